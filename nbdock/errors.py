@@ -1,0 +1,116 @@
+"""The one error tree of nbdock.
+
+Every failure a user can cause or meet is an ``NbdockError`` subclass that carries the context
+needed to act on it (the image reference, the Dockerfile line, the exit status), so the CLI, the
+HTTP daemon and the notebook magics can each render it their own way without parsing messages.
+
+    NbdockError
+    ├── InvalidArgument          a value given by the user is malformed (bad memory size, bad -v)
+    │   └── InvalidReference     an image reference that Docker would reject, with a hint
+    ├── NotFound
+    │   ├── ImageNotFound
+    │   └── ContainerNotFound
+    ├── Conflict                 name already in use, container still running, image in use
+    ├── ImageStoreError          corrupt or unsafe content
+    │   ├── DigestMismatch       a blob whose bytes do not hash to its name
+    │   └── UnsafeLayerError     a layer tar entry that would escape the rootfs
+    ├── RuntimeFailure           the runtime could not create or start a container
+    │   └── UnsupportedFeature   the kernel or privileges lack what was asked (cgroup, userns)
+    └── ContainerError           a container ran and exited non-zero (docker-py's shape)
+
+This module imports nothing of nbdock, so every layer may import it.
+"""
+
+from __future__ import annotations
+
+
+class NbdockError(Exception):
+    """Root of every error nbdock raises on purpose."""
+
+
+class InvalidArgument(NbdockError):
+    """A value given by the user is malformed; ``hint`` says how to write it instead."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        self.hint = hint
+        super().__init__(f"{message}\n  hint: {hint}" if hint else message)
+
+
+class InvalidReference(InvalidArgument):
+    """An image reference Docker would refuse, such as ``UBUNTU`` (repository names are lowercase)."""
+
+    def __init__(self, reference: str, reason: str, hint: str | None = None) -> None:
+        self.reference = reference
+        self.reason = reason
+        super().__init__(f"invalid reference format {reference!r}: {reason}", hint)
+
+
+class NotFound(NbdockError):
+    """Something named by the user does not exist."""
+
+
+class ImageNotFound(NotFound):
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+        super().__init__(f"No such image: {reference}")
+
+
+class ContainerNotFound(NotFound):
+    def __init__(self, container: str) -> None:
+        self.container = container
+        super().__init__(f"No such container: {container}")
+
+
+class Conflict(NbdockError):
+    """The operation clashes with the current state (a name in use, a running container)."""
+
+
+class ImageStoreError(NbdockError):
+    """The image store met corrupt or unsafe content; the store itself stays consistent."""
+
+
+class DigestMismatch(ImageStoreError):
+    def __init__(self, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"content digest mismatch: expected {expected}, got {actual}")
+
+
+class UnsafeLayerError(ImageStoreError):
+    """A layer entry would create, change or remove something outside the rootfs."""
+
+    def __init__(self, entry: str, reason: str) -> None:
+        self.entry = entry
+        self.reason = reason
+        super().__init__(f"refusing layer entry {entry!r}: {reason}")
+
+
+class RuntimeFailure(NbdockError):
+    """The runtime could not create or start a container (before the user's command ran)."""
+
+    def __init__(self, message: str, container: str | None = None) -> None:
+        self.container = container
+        super().__init__(message)
+
+
+class UnsupportedFeature(RuntimeFailure):
+    """The kernel, the cgroup layout or the caller's privileges cannot provide what was asked."""
+
+
+class ContainerError(NbdockError):
+    """A container exited with a non-zero status (mirrors docker-py's ``ContainerError``)."""
+
+    def __init__(
+        self, container: str, exit_status: int, command: list[str], image: str, stderr: bytes
+    ) -> None:
+        self.container = container
+        self.exit_status = exit_status
+        self.command = command
+        self.image = image
+        self.stderr = stderr
+        tail = stderr.decode(errors="replace").strip()
+        detail = f": {tail}" if tail else ""
+        super().__init__(
+            f"Command {command!r} in image {image!r} returned non-zero exit status "
+            f"{exit_status}{detail}"
+        )
