@@ -1,0 +1,168 @@
+"""The engine: composes the image store and the runtime, and owns Docker's run semantics.
+
+This is where an image config meets the user's options: Entrypoint/Cmd/Env/WorkingDir/User are
+merged exactly as ``docker run`` merges them, and the result is a plain ``ContainerSpec`` for the
+runtime, which never sees an image.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbdock._paths import data_root
+from nbdock._types import NetworkMode
+from nbdock.errors import InvalidArgument
+from nbdock.image.store import ImageRecord, ImageStore
+from nbdock.runtime.runtime import Attachment, Runtime
+from nbdock.runtime.spec import DEFAULT_PATH, ContainerSpec, Limits, Mount, Process
+from nbdock.runtime.state import State
+
+_ADJECTIVES = (
+    "brave", "calm", "clever", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid",
+    "merry", "nifty", "proud", "quirky", "sharp", "tender", "vivid", "witty", "zealous", "bold",
+)
+_NOUNS = (
+    "babbage", "curie", "darwin", "euler", "fermat", "gauss", "hopper", "hypatia", "kepler",
+    "lovelace", "noether", "pascal", "ritchie", "shannon", "tesla", "turing", "wozniak", "yonath",
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``docker run`` takes, minus attach/detach (a front-end concern)."""
+
+    image: str
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None  # () clears the image's entrypoint
+    env: tuple[str, ...] = ()
+    workdir: str = ""
+    user: str | None = None
+    hostname: str = ""
+    name: str = ""
+    mounts: tuple[Mount, ...] = ()
+    readonly_rootfs: bool = False
+    limits: Limits = field(default_factory=Limits)
+    network: NetworkMode = "none"
+    auto_remove: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _merge_env(image_env: list[str], overrides: tuple[str, ...]) -> tuple[str, ...]:
+    merged: dict[str, str] = {}
+    for item in [*image_env, *overrides]:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable {item!r}", hint="use KEY=VALUE")
+        merged[key] = value if sep else merged.get(key, "")
+    merged.setdefault("PATH", DEFAULT_PATH)
+    return tuple(f"{k}={v}" for k, v in merged.items())
+
+
+def _stop_signal(value: Any) -> int:
+    if not value:
+        return int(signal.SIGTERM)
+    text = str(value).upper()
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(signal.Signals(text if text.startswith("SIG") else f"SIG{text}"))
+    except KeyError:
+        raise InvalidArgument(f"invalid stop signal {value!r}") from None
+
+
+def command_for(config: dict[str, Any], options: RunOptions) -> list[str]:
+    """Docker's rule: --entrypoint replaces the image's and drops its CMD unless a command is given."""
+    entrypoint = list(config.get("Entrypoint") or [])
+    cmd = list(config.get("Cmd") or [])
+    if options.entrypoint is not None:
+        entrypoint = list(options.entrypoint)
+        cmd = []
+    if options.command:
+        cmd = list(options.command)
+    return entrypoint + cmd
+
+
+class Engine:
+    """One store and one runtime under a state root (``$NBDOCK_ROOT`` or the default)."""
+
+    def __init__(self, root: Path | None = None, cleanup: bool = True) -> None:
+        self.root = Path(root) if root else data_root()
+        self.images = ImageStore(self.root / "image")
+        self.runtime = Runtime(self.root / "containers")
+        if cleanup:
+            self.runtime.cleanup()
+
+    # ------------------------------------------------------------------ containers
+    def create_container(self, options: RunOptions) -> State:
+        image = self.images.get(options.image)
+        config = image.config.get("config") or {}
+        args = command_for(config, options)
+        if not args:
+            raise InvalidArgument(
+                f"no command specified for image {options.image}",
+                hint="give a command after the image name, or set CMD/ENTRYPOINT in the image",
+            )
+        container_id = secrets.token_hex(32)
+        spec = ContainerSpec(
+            id=container_id,
+            name=options.name or self._free_name(),
+            process=Process(
+                args=tuple(args),
+                env=_merge_env(list(config.get("Env") or []), options.env),
+                cwd=options.workdir or config.get("WorkingDir") or "/",
+                user=options.user if options.user is not None else config.get("User") or "",
+            ),
+            layers=tuple(str(p) for p in self.images.layer_dirs(image)),
+            hostname=options.hostname,
+            mounts=options.mounts,
+            readonly_rootfs=options.readonly_rootfs,
+            limits=options.limits,
+            network=options.network,
+            stop_signal=_stop_signal(config.get("StopSignal")),
+            annotations=self._annotations(image, options, config),
+        )
+        return self.runtime.create(spec, auto_remove=options.auto_remove)
+
+    @staticmethod
+    def _annotations(image: ImageRecord, options: RunOptions, config: dict[str, Any]) -> dict[str, str]:
+        import json
+
+        labels = {**(config.get("Labels") or {}), **options.labels}
+        return {
+            "image.ref": options.image,
+            "image.id": image.id,
+            "labels": json.dumps(labels, sort_keys=True),
+            "entrypoint": json.dumps(
+                list(options.entrypoint) if options.entrypoint is not None
+                else config.get("Entrypoint")
+            ),
+            "cmd": json.dumps(
+                list(options.command) if options.command
+                else ([] if options.entrypoint is not None else config.get("Cmd"))
+            ),
+        }
+
+    def _free_name(self) -> str:
+        taken = {s.name for s in self.runtime.list()}
+        for _ in range(100):
+            name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+            if name not in taken:
+                return name
+        return f"{secrets.choice(_ADJECTIVES)}_{secrets.token_hex(3)}"
+
+    def start_container(self, container_id: str) -> Attachment:
+        return self.runtime.start(container_id)
+
+    def run(self, options: RunOptions) -> tuple[State, Attachment]:
+        created = self.create_container(options)
+        return created, self.runtime.start(created.id)
+
+    def inspect_container(self, name_or_id: str) -> dict[str, Any]:
+        from nbdock.inspection import container_inspect
+
+        container_id = self.runtime.resolve(name_or_id)
+        return container_inspect(self.runtime.state(container_id), self.runtime.spec(container_id))

@@ -1,0 +1,182 @@
+"""The child side: one ordered sequence from a forked process to the user's command.
+
+It runs in the container's PID 1, forked by the supervisor into a fresh PID namespace. The order
+matters and each step says why. Nothing here may import a module or open a host library after
+``pivot_into``: everything needed is imported at the top of this file and prepared in ``InitPlan``.
+Any failure is written as JSON to ``error_fd`` (close-on-exec, so a successful exec closes it
+silently and the supervisor reads EOF = started).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import struct
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from nbdock.runtime.linux import caps, libc, mounts, users
+from nbdock.runtime.spec import ContainerSpec
+
+# Exit codes with Docker's meaning: setup failed, command not executable, command not found.
+EXIT_SETUP_FAILED = 125
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+@dataclass
+class InitPlan:
+    """Everything the init needs, computed by the supervisor before the fork."""
+
+    spec: ContainerSpec
+    rootfs: str  # the (empty) directory the overlay is mounted on
+    upper: str
+    work: str
+    etc_files: dict[str, str]  # container path -> generated host file (hostname, hosts, ...)
+    cap_last: int
+    in_userns: bool
+    seccomp_filter: Any  # a prebuilt SeccompFilter, or None for unconfined
+    unshare_flags: int  # namespaces this process still has to create (PID was made by the parent)
+
+
+class SetupError(Exception):
+    def __init__(self, message: str, exit_code: int = EXIT_SETUP_FAILED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _report_and_exit(error_fd: int, message: str, exit_code: int) -> NoReturn:
+    payload = json.dumps({"message": message, "exit_code": exit_code}).encode()
+    try:
+        os.write(error_fd, payload)
+    except OSError:
+        pass
+    os._exit(exit_code)
+
+
+def _bring_up_loopback() -> None:
+    """A new network namespace starts with ``lo`` down; Docker brings it up (127.0.0.1 works)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH22x", b"lo", 0)
+        flags = struct.unpack("16sH22x", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | _IFF_UP))
+
+
+def _setup_filesystem(plan: InitPlan) -> None:
+    spec = plan.spec
+    # 1. Private propagation first, so nothing we mount reaches the host's namespace.
+    mounts.make_rootfs_private()
+    # 2. The overlay root: image layers read-only, this container's upper dir on top.
+    mounts.mount_overlay(plan.rootfs, spec.layers, plan.upper, plan.work, plan.in_userns)
+    # 3. Kernel filesystems, mounted from inside our PID namespace so /proc shows only us.
+    mounts.mount_proc_sys(plan.rootfs, new_netns=spec.network != "host")
+    mounts.mount_dev(plan.rootfs, can_mknod=not plan.in_userns)
+    # 4. Generated /etc files, then the user's volumes (which may deliberately cover them).
+    for target, source in plan.etc_files.items():
+        mounts.bind_file(source, plan.rootfs, target)
+    mounts.mount_user_volumes(plan.rootfs, spec.mounts)
+    # 5. Switch roots; from here on the host's filesystem is unreachable.
+    mounts.pivot_into(plan.rootfs)
+    # 6. Hide and freeze the kernel knobs Docker hides, then the root itself if asked.
+    mounts.mask_paths()
+    if spec.readonly_rootfs:
+        mounts.make_root_readonly()
+
+
+def _enter_workdir(cwd: str, user: users.ExecUser) -> None:
+    # After pivot_root any absolute path is inside the container; Docker creates a missing -w.
+    if not os.path.isdir(cwd):
+        try:
+            os.makedirs(cwd, 0o755, exist_ok=True)
+        except OSError as error:
+            raise SetupError(f"cannot create working directory {cwd}: {error.strerror}") from None
+    os.chdir(cwd)
+
+
+def _drop_privileges(plan: InitPlan, user: users.ExecUser) -> None:
+    keep = caps.capability_mask(plan.spec.capabilities)
+    # Bounding set and ambient go first: dropping them needs CAP_SETPCAP, which we still have.
+    caps.drop_bounding_and_ambient(keep, plan.cap_last)
+    # KEEPCAPS so setuid to a non-root user does not fail half-way; capset then empties the sets.
+    libc.prctl(libc.PR_SET_KEEPCAPS, 1)
+    os.setgroups(list(user.groups))
+    os.setgid(user.gid)
+    os.setuid(user.uid)
+    caps.set_process_caps(keep, as_root_user=user.uid == 0)
+    # no_new_privs: setuid binaries and file caps cannot regain what we just dropped.
+    libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _exec_command(spec: ContainerSpec, home: str) -> NoReturn:
+    env = dict(item.split("=", 1) for item in spec.process.env if "=" in item)
+    env.setdefault("HOSTNAME", spec.effective_hostname)
+    env.setdefault("HOME", home)
+    argv = list(spec.process.args)
+    try:
+        os.execvpe(argv[0], argv, env)
+    except FileNotFoundError:
+        raise SetupError(
+            f'exec: "{argv[0]}": executable file not found in $PATH', EXIT_NOT_FOUND
+        ) from None
+    except PermissionError:
+        raise SetupError(f'exec: "{argv[0]}": permission denied', EXIT_NOT_EXECUTABLE) from None
+    except OSError as error:
+        code = EXIT_NOT_EXECUTABLE if error.errno == errno.ENOEXEC else EXIT_NOT_FOUND
+        raise SetupError(f'exec: "{argv[0]}": {error.strerror}', code) from None
+
+
+def run(plan: InitPlan, sync_fd: int, error_fd: int) -> NoReturn:
+    """Become the container. Never returns: exec's the command or exits with a Docker code."""
+    try:
+        # Die with the supervisor: a SIGKILLed engine must not leave a running container behind.
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Not dumpable until exec: no one can ptrace or read our memory while we hold host fds.
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)
+        # Wait until the supervisor has put us in our cgroup (and written id maps): only then may
+        # we unshare the cgroup namespace, whose root is the cgroup we are in at that moment.
+        if os.read(sync_fd, 1) != b"1":
+            os._exit(EXIT_SETUP_FAILED)
+        os.close(sync_fd)
+        libc.unshare(plan.unshare_flags)
+        _setup_filesystem(plan)
+        libc.sethostname(plan.spec.effective_hostname)
+        if plan.spec.network == "none":
+            _bring_up_loopback()
+        try:
+            user = users.resolve(plan.spec.process.user)
+        except users.UnknownUser as error:
+            raise SetupError(str(error)) from None
+        _enter_workdir(plan.spec.process.cwd, user)
+        _drop_privileges(plan, user)
+        # Seccomp last: the filter would refuse the mounts and unshare above.
+        if plan.seccomp_filter is not None:
+            plan.seccomp_filter.load()
+        # Mark every fd above 2 close-on-exec (the error pipe included): no host directory or
+        # socket may leak into the container through /proc/self/fd.
+        libc.close_range(3, 0xFFFFFFFF, libc.CLOSE_RANGE_CLOEXEC)
+        libc.prctl(libc.PR_SET_DUMPABLE, 1)
+        _exec_command(plan.spec, user.home)
+    except SetupError as error:
+        _report_and_exit(error_fd, str(error), error.exit_code)
+    except OSError as error:
+        _report_and_exit(error_fd, f"container init: {error}", EXIT_SETUP_FAILED)
+    except BaseException as error:  # noqa: BLE001 - a child must never unwind into the caller
+        _report_and_exit(error_fd, f"container init: {_where(error)}: {error!r}", 125)
+
+
+def _where(error: BaseException) -> str:
+    """file:line of the innermost frame: enough to find a bug without the traceback module."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"

@@ -1,0 +1,308 @@
+"""The runtime's front door: create, start, wait, signal, stop, remove, logs, list, cleanup.
+
+Every method works from any process, at any time: the state of a container lives on disk and in
+the kernel, not in this object, so a CLI in a terminal can stop a container that a notebook kernel
+started, and an engine restarted after SIGKILL finds and clears what the old one left.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nbdock.errors import Conflict, ContainerNotFound, InvalidArgument, RuntimeFailure
+from nbdock.runtime import logs, state
+from nbdock.runtime.linux import libc
+from nbdock.runtime.linux.cgroups import leftover_container_ids, open_cgroup
+from nbdock.runtime.spec import ContainerSpec, Limits, validate
+from nbdock.runtime.supervisor import ContainerPaths, launch
+
+
+class Attachment:
+    """The caller's live view of a starting container: events and output from its supervisor."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._reader = logs.RecordReader()
+        self._pending: list[logs.Record] = []
+        self.exit_code: int | None = None
+        self.oom_killed = False
+        self.error = ""
+
+    def records(self, timeout: float | None = None) -> Iterator[logs.Record]:
+        """Yield records until the container exits (or ``timeout`` passes without data)."""
+        while True:
+            while self._pending:
+                record = self._pending.pop(0)
+                if record.stream == logs.EVENT:
+                    event = record.event()
+                    if event["event"] in ("exited", "failed"):
+                        self.exit_code = event["exit_code"]
+                        self.oom_killed = event.get("oom_killed", False)
+                        self.error = event.get("message", "")
+                yield record
+            if self.fd < 0:
+                return
+            if timeout is not None and not select.select([self.fd], [], [], timeout)[0]:
+                return
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                self.close()
+                return
+            self._pending.extend(self._reader.feed(chunk))
+
+    def wait_started(self) -> dict[str, object]:
+        for record in self.records():
+            if record.stream == logs.EVENT:
+                return record.event()
+        return {"event": "failed", "exit_code": 125, "message": "supervisor vanished"}
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Runtime:
+    """Containers under ``root`` (one directory per container id)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ lookup
+    def paths(self, container_id: str) -> ContainerPaths:
+        return ContainerPaths(self.root / container_id)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        with open(self.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def ids(self) -> list[str]:
+        return sorted(
+            entry.name
+            for entry in self.root.iterdir()
+            if entry.is_dir() and (entry / "state.json").exists()
+        )
+
+    def resolve(self, name_or_id: str) -> str:
+        """A full id, a name, or a unique id prefix, as Docker accepts them."""
+        name = name_or_id.lstrip("/")
+        if name and (self.root / name / "state.json").exists():
+            return name
+        matches = []
+        for container_id in self.ids():
+            try:
+                current = state.load(self.root / container_id)
+            except (OSError, ValueError):
+                continue
+            if current.name == name:
+                return container_id
+            if container_id.startswith(name):
+                matches.append(container_id)
+        if len(matches) == 1 and name:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"multiple containers match {name_or_id!r}; give more of the id")
+        raise ContainerNotFound(name_or_id)
+
+    def state(self, container_id: str) -> state.State:
+        """The recorded state, corrected by the kernel's view (a dead supervisor means exited)."""
+        directory = self.root / container_id
+        try:
+            current = state.load(directory)
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+        if current.status == "running" and not state.is_alive(current.shim_pid, current.shim_start):
+            # Re-read: the supervisor may have recorded the exit between our two looks.
+            current = state.load(directory)
+            if current.status == "running":
+                current.status = "exited"
+                current.exit_code = 137
+                current.finished_at = state.now_iso()
+                current.error = "supervisor was killed; the container died with it"
+                state.save(directory, current)
+        return current
+
+    def spec(self, container_id: str) -> ContainerSpec:
+        try:
+            return ContainerSpec.from_json(self.paths(container_id).spec.read_text())
+        except FileNotFoundError:
+            raise ContainerNotFound(container_id) from None
+
+    def list(self) -> list[state.State]:
+        result = []
+        for container_id in self.ids():
+            try:
+                result.append(self.state(container_id))
+            except (ContainerNotFound, ValueError):
+                continue
+        return result
+
+    # ------------------------------------------------------------------ lifecycle
+    def create(self, spec: ContainerSpec, auto_remove: bool = False) -> state.State:
+        validate(spec)
+        with self._lock():
+            if spec.name:
+                for other in self.list():
+                    if other.name == spec.name:
+                        raise Conflict(
+                            f'the container name "/{spec.name}" is already in use by container '
+                            f'"{other.id}"; remove it or choose another name'
+                        )
+            paths = self.paths(spec.id)
+            paths.directory.mkdir()
+            for sub in (paths.rootfs, paths.upper, paths.work):
+                sub.mkdir()
+            paths.spec.write_text(spec.to_json())
+            paths.log.touch()
+            record = state.State(
+                id=spec.id, name=spec.name, created=state.now_iso(), auto_remove=auto_remove
+            )
+            state.save(paths.directory, record)
+        return record
+
+    def start(self, container_id: str) -> Attachment:
+        """Start the container; returns once its command was exec'd (or failed to be)."""
+        current = self.state(container_id)
+        if current.status == "running":
+            raise Conflict(f"container {container_id[:12]} is already running")
+        if current.status == "exited":
+            current.transition("running")  # validates; the supervisor records the real status
+        spec = self.spec(container_id)
+        attachment = Attachment(launch(self.paths(container_id), spec))
+        event = attachment.wait_started()
+        if event["event"] == "failed":
+            attachment.exit_code = int(event["exit_code"])  # type: ignore[call-overload]
+            attachment.error = str(event.get("message", ""))
+        return attachment
+
+    def kill(self, container_id: str, sig: int = signal.SIGKILL) -> None:
+        current = self.state(container_id)
+        if current.status != "running" or not state.is_alive(current.pid, current.pid_start):
+            raise Conflict(f"container {container_id[:12]} is not running")
+        os.kill(current.pid, sig)
+
+    def wait(self, container_id: str, timeout: float | None = None) -> state.State:
+        """Block until the container is no longer running; works from any process."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        current = self.state(container_id)
+        while current.status in ("running",) or (
+            current.status == "created" and current.shim_pid and
+            state.is_alive(current.shim_pid, current.shim_start)
+        ):
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if remaining == 0.0:
+                break
+            self._wait_for_pid(current.shim_pid, current.shim_start, remaining)
+            current = self.state(container_id)
+        return current
+
+    @staticmethod
+    def _wait_for_pid(pid: int, start: int, timeout: float | None) -> None:
+        if not state.is_alive(pid, start):
+            return
+        try:
+            fd = libc.pidfd_open(pid)
+        except OSError:
+            time.sleep(0.05)
+            return
+        try:
+            if state.is_alive(pid, start):  # the pid could have been reused before pidfd_open
+                select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+
+    def stop(self, container_id: str, timeout: float = 10.0) -> state.State:
+        """Docker's stop: the stop signal, then SIGKILL after ``timeout`` seconds."""
+        current = self.state(container_id)
+        if current.status != "running":
+            return current
+        spec = self.spec(container_id)
+        try:
+            os.kill(current.pid, spec.stop_signal)
+        except ProcessLookupError:
+            pass
+        current = self.wait(container_id, timeout)
+        if current.status == "running":
+            try:
+                os.kill(current.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            current = self.wait(container_id)
+        return current
+
+    def remove(self, container_id: str, force: bool = False) -> None:
+        current = self.state(container_id)
+        if current.status == "running":
+            if not force:
+                raise Conflict(
+                    f"cannot remove running container {container_id[:12]}: stop it first "
+                    "or use force (rm -f)"
+                )
+            self.kill(container_id)
+            self.wait(container_id)
+        with self._lock():
+            self._purge(container_id)
+
+    def _purge(self, container_id: str) -> None:
+        open_cgroup(container_id, Limits()).destroy()
+        directory = self.root / container_id
+        marker = self.root / f".removing-{container_id}"
+        if directory.exists():
+            os.replace(directory, marker)  # atomic: the container vanishes from listings at once
+        shutil.rmtree(marker, ignore_errors=True)
+
+    # ------------------------------------------------------------------ output
+    def logs(
+        self, container_id: str, follow: bool = False, poll_interval: float = 0.05
+    ) -> Iterator[logs.Record]:
+        path = str(self.paths(container_id).log)
+        offset = 0
+        while True:
+            records, offset = logs.read_log(path, offset)
+            yield from records
+            if not follow:
+                return
+            current = self.state(container_id)
+            if current.status != "running":
+                records, offset = logs.read_log(path, offset)
+                yield from records
+                return
+            time.sleep(poll_interval)
+
+    # ------------------------------------------------------------------ recovery
+    def cleanup(self) -> list[str]:
+        """Clear what crashed supervisors left: dead 'running' records, cgroups, half-removals."""
+        cleaned = []
+        for leftover in self.root.glob(".removing-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        known = {}
+        for container_id in self.ids():
+            try:
+                known[container_id] = self.state(container_id)
+            except (ContainerNotFound, ValueError):
+                continue
+        for container_id in leftover_container_ids():
+            current = known.get(container_id)
+            if current is None or current.status != "running":
+                open_cgroup(container_id, Limits()).destroy()
+                cleaned.append(container_id)
+        return cleaned
+
+
+def ensure_stopped(runtime: Runtime, container_id: str) -> None:
+    try:
+        runtime.kill(container_id)
+    except (Conflict, RuntimeFailure):
+        return
+    runtime.wait(container_id)

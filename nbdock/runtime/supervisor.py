@@ -1,0 +1,315 @@
+"""The per-container supervisor (the role of conmon / containerd-shim), forked from the caller.
+
+Why a supervisor: a detached container must outlive the notebook kernel or CLI that started it,
+and someone must still collect its output and exit status. The caller forks twice (so the
+supervisor is orphaned at once and never becomes the caller's zombie); the supervisor puts the
+container in its cgroup, copies its stdout/stderr into the log file (and to the caller while it
+listens), waits for it, and records the exit code and OOM verdict in the state file.
+
+If the supervisor is SIGKILLed, the container's PID 1 dies with it (PDEATHSIG), the PID namespace
+takes every other process, the mount namespace takes every mount; only the empty cgroup is left,
+and ``Runtime.cleanup`` removes it at the next start.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from nbdock.runtime import init, logs, state
+from nbdock.runtime.linux import caps, libc
+from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup
+from nbdock.runtime.spec import ContainerSpec
+
+F_SETPIPE_SZ = 1031
+_filter_cache: dict[tuple[str, ...], Any] = {}
+
+
+@dataclass(frozen=True)
+class ContainerPaths:
+    """Where one container's files live; every name derives from the container id."""
+
+    directory: Path
+
+    @property
+    def rootfs(self) -> Path:
+        return self.directory / "rootfs"
+
+    @property
+    def upper(self) -> Path:
+        return self.directory / "upper"
+
+    @property
+    def work(self) -> Path:
+        return self.directory / "work"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "container.log"
+
+    @property
+    def spec(self) -> Path:
+        return self.directory / "spec.json"
+
+    @property
+    def etc(self) -> Path:
+        return self.directory / "etc"
+
+
+def seccomp_filter_for(spec: ContainerSpec) -> Any:
+    """Build the filter once per capability set in the caller; forks inherit the compiled filter."""
+    if not spec.seccomp:
+        return None
+    key = tuple(sorted(spec.capabilities))
+    if key not in _filter_cache:
+        from nbdock.runtime.linux import seccomp
+
+        _filter_cache[key] = seccomp.build_default_filter(spec.capabilities)
+    return _filter_cache[key]
+
+
+def write_etc_files(paths: ContainerPaths, spec: ContainerSpec) -> dict[str, str]:
+    """/etc/hostname and /etc/hosts as Docker generates them (and the host's resolv.conf)."""
+    paths.etc.mkdir(exist_ok=True)
+    hostname = spec.effective_hostname
+    files = {
+        "/etc/hostname": f"{hostname}\n",
+        "/etc/hosts": (
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            f"127.0.1.1\t{hostname}\n"
+        ),
+    }
+    if spec.network == "host" and os.path.exists("/etc/resolv.conf"):
+        with open("/etc/resolv.conf") as handle:
+            files["/etc/resolv.conf"] = handle.read()
+    result = {}
+    for target, content in files.items():
+        host_file = paths.etc / os.path.basename(target)
+        host_file.write_text(content)
+        result[target] = str(host_file)
+    return result
+
+
+def _unshare_flags(spec: ContainerSpec) -> int:
+    flags = libc.CLONE_NEWNS | libc.CLONE_NEWUTS | libc.CLONE_NEWIPC | libc.CLONE_NEWCGROUP
+    if spec.network != "host":
+        flags |= libc.CLONE_NEWNET
+    return flags
+
+
+def launch(paths: ContainerPaths, spec: ContainerSpec) -> int:
+    """Fork the supervisor and return the read end of its event channel (the attach pipe)."""
+    plan = init.InitPlan(
+        spec=spec,
+        rootfs=str(paths.rootfs),
+        upper=str(paths.upper),
+        work=str(paths.work),
+        etc_files=write_etc_files(paths, spec),
+        cap_last=caps.last_cap(),
+        in_userns=False,
+        seccomp_filter=seccomp_filter_for(spec),
+        unshare_flags=_unshare_flags(spec),
+    )
+    events_r, events_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        fcntl.fcntl(events_w, F_SETPIPE_SZ, 1 << 20)
+    except OSError:
+        pass
+    first = os.fork()
+    if first == 0:
+        try:
+            os.close(events_r)
+            os.setsid()
+            if os.fork() == 0:
+                _supervise(paths, plan, events_w)
+        finally:
+            os._exit(0)
+    os.close(events_w)
+    os.waitpid(first, 0)
+    return events_r
+
+
+def _detach_from_caller(keep: int) -> None:
+    """Drop every fd of the caller (a kernel's sockets, a terminal) except the event pipe."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    if keep > 3:
+        libc.close_range(3, keep - 1)
+    libc.close_range(keep + 1)
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGTSTP):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+class _Channel:
+    """The caller's live feed; once the caller stops listening we keep only the log file."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    def send(self, data: bytes) -> None:
+        if self.fd is None:
+            return
+        try:
+            logs.write_all(self.fd, data)
+        except OSError:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _supervise(paths: ContainerPaths, plan: init.InitPlan, events_fd: int) -> NoReturn:
+    exit_code = init.EXIT_SETUP_FAILED
+    try:
+        _detach_from_caller(events_fd)
+        libc.prctl(libc.PR_SET_CHILD_SUBREAPER, 1)
+        exit_code = _run_container(paths, plan, _Channel(events_fd))
+    finally:
+        os._exit(exit_code & 0xFF)
+
+
+def _open_cgroup(spec: ContainerSpec) -> Cgroup | None:
+    if not cgroups_available():
+        if spec.limits.any():
+            from nbdock.errors import UnsupportedFeature
+
+            raise UnsupportedFeature("resource limits need writable cgroups (run as root)", spec.id)
+        return None
+    cgroup = open_cgroup(spec.id, spec.limits)
+    cgroup.create()
+    return cgroup
+
+
+def _record(paths: ContainerPaths, **changes: Any) -> state.State:
+    current = state.load(paths.directory)
+    for key, value in changes.items():
+        setattr(current, key, value)
+    state.save(paths.directory, current)
+    return current
+
+
+def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel) -> int:
+    spec = plan.spec
+    log_fd = os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    shim_pid = os.getpid()
+    _record(paths, shim_pid=shim_pid, shim_start=state.process_start_time(shim_pid) or 0)
+
+    def emit(stream: int, data: bytes) -> None:
+        record = logs.frame(stream, data)
+        logs.write_all(log_fd, record)
+        channel.send(record)
+
+    try:
+        cgroup = _open_cgroup(spec)
+    except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
+        return _finish_failed(paths, channel, emit, f"cgroup setup: {error}", init.EXIT_SETUP_FAILED)
+    # Our next child is PID 1 of a new PID namespace; we stay in the host's to supervise it.
+    libc.unshare(libc.CLONE_NEWPID)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+    error_r, error_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        for fd in (out_r, err_r, sync_w, error_r, log_fd, out_w, err_w):
+            os.close(fd)
+        if channel.fd is not None:
+            os.close(channel.fd)
+        init.run(plan, sync_r, error_w)
+    for fd in (out_w, err_w, sync_r, error_w):
+        os.close(fd)
+    try:
+        if cgroup is not None:
+            cgroup.add_process(pid)
+        os.write(sync_w, b"1")
+    except OSError as error:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return _finish_failed(paths, channel, emit, f"cgroup join: {error}", init.EXIT_SETUP_FAILED)
+    finally:
+        os.close(sync_w)
+    failure = _read_all(error_r)
+    if failure:
+        os.waitpid(pid, 0)
+        report = json.loads(failure)
+        if cgroup is not None:
+            cgroup.destroy()
+        return _finish_failed(paths, channel, emit, report["message"], report["exit_code"])
+    _record(
+        paths, status="running", pid=pid, pid_start=state.process_start_time(pid) or 0,
+        started_at=state.now_iso(), finished_at="", exit_code=None, oom_killed=False, error="",
+    )
+    channel.send(logs.event_frame(event="started", pid=pid))
+    _pump(out_r, err_r, emit)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    exit_code = 128 - code if code < 0 else code
+    oom = bool(cgroup is not None and cgroup.oom_killed() and exit_code == 137)
+    if cgroup is not None:
+        cgroup.destroy()
+    final = _record(
+        paths, status="exited", exit_code=exit_code, finished_at=state.now_iso(), oom_killed=oom
+    )
+    channel.send(logs.event_frame(event="exited", exit_code=exit_code, oom_killed=oom))
+    if final.auto_remove:
+        shutil.rmtree(paths.directory, ignore_errors=True)
+    return exit_code
+
+
+def _finish_failed(
+    paths: ContainerPaths, channel: _Channel, emit: Any, message: str, exit_code: int
+) -> int:
+    emit(logs.STDERR, f"nbdock: {message}\n".encode())
+    final = _record(
+        paths, status="exited", exit_code=exit_code, finished_at=state.now_iso(), error=message
+    )
+    channel.send(logs.event_frame(event="failed", exit_code=exit_code, message=message))
+    if final.auto_remove:
+        shutil.rmtree(paths.directory, ignore_errors=True)
+    return exit_code
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _pump(out_fd: int, err_fd: int, emit: Any) -> None:
+    """Copy output to the log as it comes, until the container closes both streams."""
+    streams = {out_fd: logs.STDOUT, err_fd: logs.STDERR}
+    poller = select.poll()
+    for fd in streams:
+        poller.register(fd, select.POLLIN)
+    while streams:
+        for fd, _ in poller.poll():
+            try:
+                data = os.read(fd, 65536)
+            except OSError as error:
+                if error.errno == errno.EINTR:
+                    continue
+                data = b""
+            if data:
+                emit(streams[fd], data)
+            else:
+                poller.unregister(fd)
+                os.close(fd)
+                del streams[fd]
