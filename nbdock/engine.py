@@ -17,9 +17,18 @@ from nbdock._paths import data_root
 from nbdock._types import NetworkMode
 from nbdock.errors import InvalidArgument
 from nbdock.image.store import ImageRecord, ImageStore
+from nbdock.runtime import logs
+from nbdock.runtime.exec import ExecRequest
 from nbdock.runtime.runtime import Attachment, Runtime
 from nbdock.runtime.spec import DEFAULT_PATH, ContainerSpec, Limits, Mount, Process
 from nbdock.runtime.state import State
+
+# What the front ends (client, cli, notebook) may use of the layers below, re-exported so they
+# import only the engine (the design's layering rule, checked by tests/unit/test_layering.py).
+__all__ = [
+    "Attachment", "Engine", "ExecRequest", "ImageRecord", "Limits", "Mount", "RunOptions", "State",
+    "logs",
+]
 
 _ADJECTIVES = (
     "brave", "calm", "clever", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid",
@@ -95,6 +104,17 @@ class Engine:
         self.runtime = Runtime(self.root / "containers")
         if cleanup:
             self.runtime.cleanup()
+
+    # ------------------------------------------------------------------ images
+    def bootstrap_image(self, kind: str, suite: str | None = None) -> ImageRecord:
+        """A local base image without a registry: ``busybox`` (busybox-static) or ``debian``."""
+        from nbdock.image import bootstrap
+
+        if kind == "busybox":
+            return bootstrap.bootstrap_busybox(self.images)
+        if kind == "debian":
+            return bootstrap.bootstrap_debian(self.images, suite)
+        raise InvalidArgument(f"unknown base image kind {kind!r}", hint="use busybox or debian")
 
     # ------------------------------------------------------------------ containers
     def create_container(self, options: RunOptions) -> State:

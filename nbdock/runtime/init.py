@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from nbdock.runtime.linux import caps, libc, mounts, users
-from nbdock.runtime.spec import ContainerSpec
+from nbdock.runtime.spec import ContainerSpec, Process
 
 # Exit codes with Docker's meaning: setup failed, command not executable, command not found.
 EXIT_SETUP_FAILED = 125
@@ -53,7 +53,7 @@ class SetupError(Exception):
         self.exit_code = exit_code
 
 
-def _report_and_exit(error_fd: int, message: str, exit_code: int) -> NoReturn:
+def report_and_exit(error_fd: int, message: str, exit_code: int) -> NoReturn:
     payload = json.dumps({"message": message, "exit_code": exit_code}).encode()
     try:
         os.write(error_fd, payload)
@@ -101,10 +101,10 @@ def _enter_workdir(cwd: str, user: users.ExecUser) -> None:
     os.chdir(cwd)
 
 
-def _drop_privileges(plan: InitPlan, user: users.ExecUser) -> None:
-    keep = caps.capability_mask(plan.spec.capabilities)
+def _drop_privileges(spec: ContainerSpec, cap_last: int, user: users.ExecUser) -> None:
+    keep = caps.capability_mask(spec.capabilities)
     # Bounding set and ambient go first: dropping them needs CAP_SETPCAP, which we still have.
-    caps.drop_bounding_and_ambient(keep, plan.cap_last)
+    caps.drop_bounding_and_ambient(keep, cap_last)
     # KEEPCAPS so setuid to a non-root user does not fail half-way; capset then empties the sets.
     libc.prctl(libc.PR_SET_KEEPCAPS, 1)
     os.setgroups(list(user.groups))
@@ -115,11 +115,11 @@ def _drop_privileges(plan: InitPlan, user: users.ExecUser) -> None:
     libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
 
 
-def _exec_command(spec: ContainerSpec, home: str) -> NoReturn:
-    env = dict(item.split("=", 1) for item in spec.process.env if "=" in item)
+def _exec_command(spec: ContainerSpec, process: Process, home: str) -> NoReturn:
+    env = dict(item.split("=", 1) for item in process.env if "=" in item)
     env.setdefault("HOSTNAME", spec.effective_hostname)
     env.setdefault("HOME", home)
-    argv = list(spec.process.args)
+    argv = list(process.args)
     try:
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:
@@ -131,6 +131,30 @@ def _exec_command(spec: ContainerSpec, home: str) -> NoReturn:
     except OSError as error:
         code = EXIT_NOT_EXECUTABLE if error.errno == errno.ENOEXEC else EXIT_NOT_FOUND
         raise SetupError(f'exec: "{argv[0]}": {error.strerror}', code) from None
+
+
+def enter_process(
+    spec: ContainerSpec, process: Process, cap_last: int, seccomp_filter: Any
+) -> NoReturn:
+    """From a root-privileged process inside the container's root to the user's command.
+
+    Shared by the container's PID 1 and by ``exec``: user lookup, workdir, privileges, seccomp,
+    fds, exec — in that order, because each step needs what the next one takes away.
+    """
+    try:
+        user = users.resolve(process.user)
+    except users.UnknownUser as error:
+        raise SetupError(str(error)) from None
+    _enter_workdir(process.cwd, user)
+    _drop_privileges(spec, cap_last, user)
+    # Seccomp last: the filter would refuse the mounts and unshare done before.
+    if seccomp_filter is not None:
+        seccomp_filter.load()
+    # Mark every fd above 2 close-on-exec (the error pipe included): no host directory or
+    # socket may leak into the container through /proc/self/fd.
+    libc.close_range(3, 0xFFFFFFFF, libc.CLOSE_RANGE_CLOEXEC)
+    libc.prctl(libc.PR_SET_DUMPABLE, 1)
+    _exec_command(spec, process, user.home)
 
 
 def run(plan: InitPlan, sync_fd: int, error_fd: int) -> NoReturn:
@@ -150,26 +174,13 @@ def run(plan: InitPlan, sync_fd: int, error_fd: int) -> NoReturn:
         libc.sethostname(plan.spec.effective_hostname)
         if plan.spec.network == "none":
             _bring_up_loopback()
-        try:
-            user = users.resolve(plan.spec.process.user)
-        except users.UnknownUser as error:
-            raise SetupError(str(error)) from None
-        _enter_workdir(plan.spec.process.cwd, user)
-        _drop_privileges(plan, user)
-        # Seccomp last: the filter would refuse the mounts and unshare above.
-        if plan.seccomp_filter is not None:
-            plan.seccomp_filter.load()
-        # Mark every fd above 2 close-on-exec (the error pipe included): no host directory or
-        # socket may leak into the container through /proc/self/fd.
-        libc.close_range(3, 0xFFFFFFFF, libc.CLOSE_RANGE_CLOEXEC)
-        libc.prctl(libc.PR_SET_DUMPABLE, 1)
-        _exec_command(plan.spec, user.home)
+        enter_process(plan.spec, plan.spec.process, plan.cap_last, plan.seccomp_filter)
     except SetupError as error:
-        _report_and_exit(error_fd, str(error), error.exit_code)
+        report_and_exit(error_fd, str(error), error.exit_code)
     except OSError as error:
-        _report_and_exit(error_fd, f"container init: {error}", EXIT_SETUP_FAILED)
+        report_and_exit(error_fd, f"container init: {error}", EXIT_SETUP_FAILED)
     except BaseException as error:  # noqa: BLE001 - a child must never unwind into the caller
-        _report_and_exit(error_fd, f"container init: {_where(error)}: {error!r}", 125)
+        report_and_exit(error_fd, f"container init: {_where(error)}: {error!r}", 125)
 
 
 def _where(error: BaseException) -> str:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import struct
 
 EVENT, STDOUT, STDERR = 0, 1, 2
 _HEADER = struct.Struct("<BQI")

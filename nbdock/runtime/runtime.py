@@ -17,10 +17,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nbdock.errors import Conflict, ContainerNotFound, InvalidArgument, RuntimeFailure
+from nbdock.errors import Conflict, ContainerNotFound, InvalidArgument
 from nbdock.runtime import logs, state
+from nbdock.runtime.exec import ExecRequest, exec_in_container
 from nbdock.runtime.linux import libc
-from nbdock.runtime.linux.cgroups import leftover_container_ids, open_cgroup
+from nbdock.runtime.linux.cgroups import (
+    CgroupStats,
+    cgroups_available,
+    leftover_container_ids,
+    open_cgroup,
+)
 from nbdock.runtime.spec import ContainerSpec, Limits, validate
 from nbdock.runtime.supervisor import ContainerPaths, launch
 
@@ -262,6 +268,18 @@ class Runtime:
             os.replace(directory, marker)  # atomic: the container vanishes from listings at once
         shutil.rmtree(marker, ignore_errors=True)
 
+    def exec(
+        self, container_id: str, request: ExecRequest, stdout_fd: int = 1, stderr_fd: int = 2
+    ) -> int:
+        return exec_in_container(
+            self.state(container_id), self.spec(container_id), request, stdout_fd, stderr_fd
+        )
+
+    def stats(self, container_id: str) -> CgroupStats | None:
+        if self.state(container_id).status != "running" or not cgroups_available():
+            return None
+        return open_cgroup(container_id, Limits()).stats()
+
     # ------------------------------------------------------------------ output
     def logs(
         self, container_id: str, follow: bool = False, poll_interval: float = 0.05
@@ -294,15 +312,9 @@ class Runtime:
                 continue
         for container_id in leftover_container_ids():
             current = known.get(container_id)
-            if current is None or current.status != "running":
+            starting = current is not None and state.is_alive(current.shim_pid, current.shim_start)
+            if current is None or (current.status != "running" and not starting):
                 open_cgroup(container_id, Limits()).destroy()
                 cleaned.append(container_id)
         return cleaned
 
-
-def ensure_stopped(runtime: Runtime, container_id: str) -> None:
-    try:
-        runtime.kill(container_id)
-    except (Conflict, RuntimeFailure):
-        return
-    runtime.wait(container_id)

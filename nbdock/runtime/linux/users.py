@@ -29,10 +29,13 @@ def _read_table(path: str) -> list[list[str]]:
         return []
 
 
-def resolve(user_spec: str) -> ExecUser:
-    """Turn ``""``, ``"name"``, ``"uid"``, ``"name:group"``, ``"uid:gid"`` into ids."""
+def resolve(user_spec: str, root: str = "/") -> ExecUser:
+    """Turn ``""``, ``"name"``, ``"uid"``, ``"name:group"``, ``"uid:gid"`` into ids.
+
+    ``root`` is "/" in the container (after pivot_root); tests pass a directory.
+    """
     user_part, _, group_part = (user_spec or "0").partition(":")
-    passwd = _read_table("/etc/passwd")
+    passwd = _read_table(root.rstrip("/") + "/etc/passwd")
     uid: int | None = None
     gid = 0
     home = "/"
@@ -47,7 +50,7 @@ def resolve(user_spec: str) -> ExecUser:
             raise UnknownUser(f"unable to find user {user_part}: no matching entries in passwd file")
         uid = int(user_part)
         home = "/" if uid else "/root"
-    groups_table = _read_table("/etc/group")
+    groups_table = _read_table(root.rstrip("/") + "/etc/group")
     if group_part:
         found = None
         for fields in groups_table:

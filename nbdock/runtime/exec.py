@@ -1,0 +1,127 @@
+"""``exec``: run another process inside a running container's namespaces and cgroup.
+
+The joining process opens every namespace of the container's PID 1 first (the fds stay valid
+while it moves), joins the cgroup, then setns in the order that keeps each step permitted:
+ipc, uts, net, pid, cgroup, mnt. ``setns`` into a PID namespace only affects children, so it forks
+once more; that grandchild is in the container and becomes the user's command through the same
+``enter_process`` sequence the container's PID 1 used (user, workdir, caps, no_new_privs, seccomp).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass
+
+from nbdock.errors import Conflict, RuntimeFailure
+from nbdock.runtime import init, state
+from nbdock.runtime.linux import caps, libc
+from nbdock.runtime.linux.cgroups import cgroups_available, open_cgroup
+from nbdock.runtime.spec import ContainerSpec, Limits, Process
+from nbdock.runtime.supervisor import seccomp_filter_for
+
+_NAMESPACE_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    args: tuple[str, ...]
+    env: tuple[str, ...] = ()  # added to (and overriding) the container's environment
+    cwd: str = ""  # default: the container's working directory
+    user: str | None = None  # default: the container's user
+
+
+def _merged_process(spec: ContainerSpec, request: ExecRequest) -> Process:
+    env = dict(item.split("=", 1) for item in spec.process.env if "=" in item)
+    env.update(item.split("=", 1) for item in request.env if "=" in item)
+    return Process(
+        args=request.args,
+        env=tuple(f"{k}={v}" for k, v in env.items()),
+        cwd=request.cwd or spec.process.cwd,
+        user=spec.process.user if request.user is None else request.user,
+    )
+
+
+def exec_in_container(
+    current: state.State,
+    spec: ContainerSpec,
+    request: ExecRequest,
+    stdout_fd: int = 1,
+    stderr_fd: int = 2,
+) -> int:
+    """Run ``request`` in the container; returns its exit code (Docker's 126/127 on exec errors)."""
+    if current.status != "running" or not state.is_alive(current.pid, current.pid_start):
+        raise Conflict(f"container {current.id[:12]} is not running")
+    process = _merged_process(spec, request)
+    namespaces = []
+    try:
+        for name in _NAMESPACE_ORDER:
+            namespaces.append(os.open(f"/proc/{current.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as error:
+        for fd in namespaces:
+            os.close(fd)
+        raise RuntimeFailure(f"cannot open namespaces of {current.id[:12]}: {error}") from None
+    cgroup = open_cgroup(current.id, Limits()) if cgroups_available() else None
+    seccomp_filter = seccomp_filter_for(spec)
+    cap_last = caps.last_cap()
+    error_r, error_w = os.pipe2(os.O_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        os.close(error_r)
+        _join_and_run(namespaces, cgroup, spec, process, cap_last, seccomp_filter, error_w,
+                      stdout_fd, stderr_fd)
+    os.close(error_w)
+    for fd in namespaces:
+        os.close(fd)
+    report = _read_report(error_r)
+    _, status = os.waitpid(child, 0)
+    if report:
+        os.write(stderr_fd, f"nbdock: {report['message']}\n".encode())
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _read_report(fd: int) -> dict[str, object] | None:
+    data = b""
+    while chunk := os.read(fd, 4096):
+        data += chunk
+    os.close(fd)
+    return json.loads(data) if data else None
+
+
+def _join_and_run(
+    namespaces: list[int],
+    cgroup: object,
+    spec: ContainerSpec,
+    process: Process,
+    cap_last: int,
+    seccomp_filter: object,
+    error_fd: int,
+    stdout_fd: int,
+    stderr_fd: int,
+) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(stdout_fd, 1)
+        os.dup2(stderr_fd, 2)
+        if cgroup is not None:
+            cgroup.add_process(os.getpid())  # type: ignore[attr-defined]
+        for fd in namespaces:
+            libc.setns(fd)
+        grandchild = os.fork()
+        if grandchild == 0:
+            libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+            try:
+                init.enter_process(spec, process, cap_last, seccomp_filter)
+            except init.SetupError as error:
+                init.report_and_exit(error_fd, str(error), error.exit_code)
+            except BaseException as error:  # noqa: BLE001 - never unwind into the caller's code
+                init.report_and_exit(error_fd, f"exec: {error}", init.EXIT_SETUP_FAILED)
+        os.close(error_fd)
+        _, status = os.waitpid(grandchild, 0)
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(128 - code if code < 0 else code)
+    except BaseException as error:  # noqa: BLE001
+        init.report_and_exit(error_fd, f"exec: {error}", init.EXIT_SETUP_FAILED)

@@ -1,0 +1,146 @@
+"""Which cgroup layout this host has, and the backend that fits it.
+
+Three layouts exist in the wild:
+- pure v2 (most current distributions): ``/sys/fs/cgroup`` is cgroup2 with the controllers;
+- hybrid (systemd's old default, and this development machine): v1 controllers under
+  ``/sys/fs/cgroup/<controller>`` plus a controller-less cgroup2 at ``/sys/fs/cgroup/unified``;
+- legacy v1 only.
+The layout is read from ``/proc/self/mountinfo`` rather than guessed from paths, because
+co-mounted v1 hierarchies (``cpu,cpuacct``) and unusual mount points are common.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbdock.errors import UnsupportedFeature
+from nbdock.runtime.linux.cgroups.base import Cgroup, parent_name, remove_tree
+from nbdock.runtime.linux.cgroups.v1 import V1Cgroup
+from nbdock.runtime.linux.cgroups.v2 import V2Cgroup
+from nbdock.runtime.spec import Limits
+
+MOUNTINFO = Path("/proc/self/mountinfo")
+# The mount points a cgroup2 hierarchy normally has; preferred over any other bind of it.
+_USUAL_V2 = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))
+_OCTAL = re.compile(r"\\([0-7]{3})")
+# Options of a v1 cgroup mount that name a controller (the rest: rw, xattr, name=systemd, ...).
+_V1_CONTROLLERS = frozenset(
+    ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio")
+    + ("perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc")
+)
+
+
+@dataclass(frozen=True)
+class CgroupLayout:
+    """The cgroup mounts of this host: v1 controller -> mount point, and the cgroup2 mount."""
+
+    v1: dict[str, Path] = field(default_factory=dict)
+    v2: Path | None = None
+
+    @property
+    def all_mounts(self) -> list[Path]:
+        mounts = list(dict.fromkeys(self.v1.values()))
+        return [*mounts, self.v2] if self.v2 else mounts
+
+
+def _unescape(text: str) -> str:
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), text)
+
+
+def parse_mountinfo(text: str) -> CgroupLayout:
+    """Find the cgroup hierarchies in a mountinfo text (see proc(5) for the format)."""
+    v1: dict[str, Path] = {}
+    v2: list[Path] = []
+    for line in text.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fstype, _source, options = (right.split(" ") + ["", ""])[:3]
+        mount_point = Path(_unescape(left.split(" ")[4]))
+        if fstype == "cgroup2":
+            v2.append(mount_point)
+        elif fstype == "cgroup":
+            for opt in options.split(","):
+                if opt in _V1_CONTROLLERS:
+                    v1.setdefault(opt, mount_point)
+    preferred = [p for p in _USUAL_V2 if p in v2]
+    return CgroupLayout(v1=v1, v2=(preferred or v2 or [None])[0])
+
+
+def detect_layout() -> CgroupLayout:
+    """This host's cgroup mounts (read each time: it costs ~0.1 ms and mounts can change)."""
+    try:
+        return parse_mountinfo(MOUNTINFO.read_text())
+    except OSError:
+        return CgroupLayout()
+
+
+def open_cgroup(container_id: str, limits: Limits) -> Cgroup:
+    """The cgroup of ``container_id`` with the backend this host needs (nothing made yet).
+
+    A host with any v1 controller mounted gets the v1 backend (which also uses the hybrid
+    cgroup2 mount, when there is one, for ``cgroup.kill`` and ``cgroup.events``); a host with only
+    cgroup2 gets the v2 backend.
+    """
+    layout = detect_layout()
+    if any(c in layout.v1 for c in ("memory", "cpu", "cpuacct", "pids")):
+        return V1Cgroup(container_id, limits, layout.v1, layout.v2)
+    if layout.v2 is not None:
+        return V2Cgroup(container_id, limits, layout.v2)
+    raise UnsupportedFeature(
+        f"no cgroup filesystem is mounted (nothing of type cgroup or cgroup2 in {MOUNTINFO})",
+        container_id,
+    )
+
+
+def cgroups_available() -> bool:
+    """Whether this process can create container cgroups (root, writable cgroupfs).
+
+    False for rootless engines and read-only /sys/fs/cgroup (an unprivileged container): the
+    runtime then runs containers without a cgroup, and refuses limits with UnsupportedFeature.
+    """
+    if os.geteuid() != 0:
+        return False
+    layout = detect_layout()
+    if any(c in layout.v1 for c in ("memory", "cpu", "cpuacct", "pids")):
+        used = [layout.v1[c] for c in ("memory", "cpu", "cpuacct", "pids") if c in layout.v1]
+    elif layout.v2 is not None:
+        used = [layout.v2]
+    else:
+        return False
+    return all(os.access(p, os.W_OK) for p in used)
+
+
+def leftover_container_ids() -> set[str]:
+    """Container ids that have a cgroup on this host, on any hierarchy (crash cleanup)."""
+    parent = parent_name()
+    ids: set[str] = set()
+    for mount in detect_layout().all_mounts:
+        try:
+            entries = list(os.scandir(mount / parent))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        ids.update(e.name for e in entries if e.is_dir(follow_symlinks=False))
+    return ids
+
+
+def remove_parent() -> list[Path]:
+    """Remove the empty parent cgroup on every hierarchy (end of a test run, uninstall).
+
+    Containers' cgroups must have been destroyed first: a parent that still has children is
+    left in place, never emptied behind a container's back; those parents are returned.
+    """
+    parent = parent_name()
+    kept: list[Path] = []
+    for mount in detect_layout().all_mounts:
+        path = mount / parent
+        if not path.is_dir():
+            continue
+        if any(e.is_dir(follow_symlinks=False) for e in os.scandir(path)):
+            kept.append(path)
+        else:
+            remove_tree(path)
+    return kept

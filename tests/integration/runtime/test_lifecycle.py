@@ -1,0 +1,148 @@
+"""Lifecycle: detached containers outlive their caller; limits; crash recovery leaves nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nbdock.errors import ContainerError
+from nbdock.runtime.linux.cgroups import leftover_container_ids
+
+
+def _wait_for(predicate, what: str, attempts: int = 200) -> None:  # noqa: ANN001
+    for _ in range(attempts):
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def _mounts_naming(container_id: str) -> list[str]:
+    with open("/proc/mounts") as handle:
+        return [line for line in handle if container_id in line]
+
+
+def test_detached_container_outlives_the_process_that_started_it(client, engine_root: Path) -> None:
+    script = (
+        "import nbdock; c = nbdock.from_env().containers.run('busybox', "
+        "['sh', '-c', 'echo started; sleep 30'], detach=True, name='outliver'); print(c.id)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+        env={**os.environ, "NBDOCK_ROOT": str(engine_root)},
+    )
+    container_id = result.stdout.strip()
+    container = client.containers.get("outliver")
+    assert container.id == container_id
+    assert container.status == "running"
+    _wait_for(lambda: b"started" in container.logs(), "log line from the detached container")
+    container.stop(timeout=1)
+    assert container.status == "exited"
+    assert container.attrs["State"]["ExitCode"] == 137  # sleep as PID 1 ignores SIGTERM
+    container.remove()
+
+
+def test_kill_with_signal_gives_128_plus_n(client) -> None:
+    container = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    container.kill("SIGKILL")
+    assert container.wait()["StatusCode"] == 128 + signal.SIGKILL
+    container.remove()
+
+
+def test_exec_runs_inside_the_running_container(client) -> None:
+    container = client.containers.run("busybox", ["sleep", "60"], detach=True, hostname="exechost")
+    code, output = container.exec_run(["sh", "-c", "hostname; echo $$; cat /proc/1/cmdline"])
+    lines = output.decode().splitlines()
+    assert code == 0
+    assert lines[0] == "exechost"
+    assert int(lines[1]) > 1
+    assert lines[2].startswith("sleep")
+    assert container.exec_run(["nosuch"]).exit_code == 127
+    container.remove(force=True)
+
+
+def test_memory_hog_is_oom_killed_and_the_engine_survives(client) -> None:
+    container = client.containers.run(
+        "busybox", ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"],
+        detach=True, mem_limit="32m",
+    )
+    result = container.wait()
+    assert result["StatusCode"] == 137
+    assert container.attrs["State"]["OOMKilled"] is True
+    assert b"survived" not in container.logs()
+    container.remove()
+    # the engine (this process) still works and can allocate
+    assert bytearray(64 * 1024 * 1024)
+    assert client.containers.run("busybox", ["echo", "alive"], remove=True) == b"alive\n"
+
+
+def test_fork_bomb_is_contained_by_pids_limit(client) -> None:
+    out = client.containers.run(
+        "busybox",
+        ["sh", "-c", "for i in $(seq 150); do sleep 30 & done 2>/dev/null; "
+         "ls /proc | grep -cE '^[0-9]+$'"],
+        remove=True, pids_limit=64,
+    )
+    assert int(out.decode().strip()) <= 64
+    pid = os.fork()  # the host can still fork
+    if pid == 0:
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+
+
+def test_killed_supervisor_leaves_nothing_after_cleanup(client) -> None:
+    container = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    state_file = Path(client.engine.runtime.paths(container.id).directory) / "state.json"
+    import json
+
+    recorded = json.loads(state_file.read_text())
+    container_pid = recorded["pid"]
+    os.kill(recorded["shim_pid"], signal.SIGKILL)
+    _wait_for(lambda: not os.path.exists(f"/proc/{container_pid}"), "container death")
+    # A new engine (as after a restart) sees the truth and clears the leftovers.
+    import nbdock
+
+    fresh = nbdock.from_env(client.engine.root)
+    survivor = fresh.containers.get(container.id)
+    assert survivor.status == "exited"
+    assert survivor.attrs["State"]["ExitCode"] == 137
+    assert container.id not in leftover_container_ids()
+    survivor.remove(force=True)
+    assert _mounts_naming(container.id) == []
+    assert container.id not in leftover_container_ids()
+
+
+def test_rm_force_removes_a_running_container_and_its_cgroup(client) -> None:
+    container = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    assert container.id in leftover_container_ids()  # its cgroup exists while it runs
+    container.remove(force=True)
+    assert container.id not in leftover_container_ids()
+    assert _mounts_naming(container.id) == []
+    assert not client.engine.runtime.paths(container.id).directory.exists()
+
+
+def test_non_zero_exit_raises_container_error_with_stderr(client) -> None:
+    try:
+        client.containers.run("busybox", ["sh", "-c", "echo boom >&2; exit 4"], remove=True)
+    except ContainerError as error:
+        assert error.exit_status == 4
+        assert b"boom" in error.stderr
+    else:
+        raise AssertionError("ContainerError not raised")
+
+
+def test_streaming_output_arrives_while_the_container_runs(client) -> None:
+    attached = client.containers.run_attached(
+        "busybox", ["sh", "-c", "echo one; sleep 1; echo two"]
+    )
+    seen: list[tuple[bytes, bool]] = []
+    for _stream, data in attached.output():
+        running = client.engine.runtime.state(attached.container_id).status == "running"
+        seen.append((data, running))
+    assert seen[0] == (b"one\n", True)  # the first line came before the container finished
+    assert attached.exit_code == 0
+    client.engine.runtime.remove(attached.container_id)
