@@ -97,13 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap = sub("bootstrap", "make a local base image: busybox or debian (no registry)")
     bootstrap.add_argument("kind", choices=("busybox", "debian"))
     bootstrap.add_argument("--suite", default=None, help="Debian suite (default: the host's)")
+    sub("demo", "a guided tour: local base image, isolation, detached containers, limits")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from nbdock.cli import containers, images
+    from nbdock.cli import containers, demo, images
 
     handlers = {
         "run": containers.run, "create": containers.create, "start": containers.start,
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kill": containers.kill, "rm": containers.rm, "wait": containers.wait,
         "exec": containers.exec_, "inspect": containers.inspect, "images": images.images,
         "rmi": images.rmi, "import": images.import_, "tag": images.tag,
-        "bootstrap": images.bootstrap,
+        "bootstrap": images.bootstrap, "demo": demo.run,
     }
     try:
         return handlers[args.cmd](args)

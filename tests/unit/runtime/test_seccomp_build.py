@@ -64,3 +64,20 @@ def test_compilation_is_deterministic_and_order_free() -> None:
     first = build(DEFAULT_CAPABILITIES).export_bpf()
     _compile.cache_clear()  # compile again for real, not from the cache
     assert build(list(reversed(DEFAULT_CAPABILITIES))).export_bpf() == first
+
+
+def test_disk_cache_returns_the_same_program_without_compiling(tmp_path) -> None:
+    from nbdock.runtime.linux import seccomp
+
+    first = seccomp.cached_default_filter(["CAP_CHOWN", "CAP_KILL"], tmp_path)
+    files = list(tmp_path.glob("seccomp-*.bpf"))
+    assert len(files) == 1
+    again = seccomp.cached_default_filter(["CAP_KILL", "CAP_CHOWN"], tmp_path)
+    assert again.export_bpf() == first.export_bpf() == files[0].read_bytes()[:-32]
+    other = seccomp.cached_default_filter(["CAP_SYS_ADMIN"], tmp_path)
+    assert other.export_bpf() != first.export_bpf()
+    assert len(list(tmp_path.glob("seccomp-*.bpf"))) == 2
+    for garbage in (b"garbage", b"\0" * 64):  # a corrupt cache entry is rebuilt, never loaded
+        files[0].write_bytes(garbage)
+        rebuilt = seccomp.cached_default_filter(["CAP_CHOWN", "CAP_KILL"], tmp_path)
+        assert rebuilt.export_bpf() == first.export_bpf()
