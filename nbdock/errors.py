@@ -7,6 +7,7 @@ HTTP daemon and the notebook magics can each render it their own way without par
     NbdockError
     ├── InvalidArgument          a value given by the user is malformed (bad memory size, bad -v)
     │   └── InvalidReference     an image reference that Docker would reject, with a hint
+    ├── DockerfileError          a bad Dockerfile or .dockerignore, with its line and a hint
     ├── NotFound
     │   ├── ImageNotFound
     │   └── ContainerNotFound
@@ -16,6 +17,7 @@ HTTP daemon and the notebook magics can each render it their own way without par
     │   └── UnsafeLayerError     a layer tar entry that would escape the rootfs
     ├── RuntimeFailure           the runtime could not create or start a container
     │   └── UnsupportedFeature   the kernel or privileges lack what was asked (cgroup, userns)
+    ├── MissingHostTool          a host program nbdock needs is not installed; names the package
     └── ContainerError           a container ran and exited non-zero (docker-py's shape)
 
 This module imports nothing of nbdock, so every layer may import it.
@@ -43,6 +45,47 @@ class InvalidReference(InvalidArgument):
         self.reference = reference
         self.reason = reason
         super().__init__(f"invalid reference format {reference!r}: {reason}", hint)
+
+
+class DockerfileError(NbdockError):
+    """A Dockerfile (or ``.dockerignore``) that cannot be parsed, expanded or linted into a build.
+
+    Carries the 1-based ``line`` (None when unknown), a ``hint`` saying how to fix it, the
+    ``instruction`` text it is about and the ``filename``, so every front end can point at the
+    source: ``Dockerfile:3: unknown instruction "RUNN" — did you mean "RUN"?``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        hint: str | None = None,
+        instruction: str | None = None,
+        filename: str = "Dockerfile",
+    ) -> None:
+        self.message = message
+        self.line = line
+        self.hint = hint
+        self.instruction = instruction
+        self.filename = filename
+        where = f"{filename}:{line}: " if line is not None else f"{filename}: "
+        text = f"{where}{message}"
+        if hint:
+            text += f" — {hint}"
+        if instruction:
+            text += "\n    " + instruction.strip().replace("\n", "\n    ")
+        super().__init__(text)
+
+    def at(self, line: int | None, instruction: str | None = None) -> DockerfileError:
+        """The same error placed at ``line`` (for errors raised below the instruction level)."""
+        return DockerfileError(
+            self.message,
+            line=line if self.line is None else self.line,
+            hint=self.hint,
+            instruction=instruction if self.instruction is None else self.instruction,
+            filename=self.filename,
+        )
 
 
 class NotFound(NbdockError):
@@ -95,6 +138,18 @@ class RuntimeFailure(NbdockError):
 
 class UnsupportedFeature(RuntimeFailure):
     """The kernel, the cgroup layout or the caller's privileges cannot provide what was asked."""
+
+
+class MissingHostTool(NbdockError):
+    """A program on the host that nbdock needs (busybox-static, mmdebstrap) is not installed."""
+
+    def __init__(self, tool: str, package: str, purpose: str) -> None:
+        self.tool = tool
+        self.package = package
+        self.purpose = purpose
+        super().__init__(
+            f"{tool} is needed {purpose} but is not installed: apt-get install {package}"
+        )
 
 
 class ContainerError(NbdockError):
