@@ -78,7 +78,7 @@ def _stop_signal(value: Any) -> int:
     if text.isdigit():
         return int(text)
     try:
-        return int(signal.Signals(text if text.startswith("SIG") else f"SIG{text}"))
+        return int(signal.Signals[text if text.startswith("SIG") else f"SIG{text}"])
     except KeyError:
         raise InvalidArgument(f"invalid stop signal {value!r}") from None
 

@@ -25,7 +25,7 @@ def _signal_number(value: str | int) -> int:
     if text.isdigit():
         return int(text)
     try:
-        return int(signals.Signals(text if text.startswith("SIG") else f"SIG{text}"))
+        return int(signals.Signals[text if text.startswith("SIG") else f"SIG{text}"])
     except KeyError:
         raise InvalidArgument(f"invalid signal {value!r}", hint="e.g. SIGTERM, KILL or 9") from None
 

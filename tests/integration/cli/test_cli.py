@@ -49,6 +49,7 @@ def test_run_rm_streams_and_returns_the_exit_code(root: Path) -> None:
 
 def test_run_options_reach_the_container(root: Path, tmp_path: Path) -> None:
     (tmp_path / "f").write_text("vol\n")
+    tmp_path.chmod(0o755)  # pytest makes it 0700; the container user is nobody
     out = nbdock(
         root, "run", "--rm", "-e", "GREETING=hi", "-w", "/srv", "-u", "nobody", "-h", "box1",
         "-v", f"{tmp_path}:/data:ro", "--tmpfs", "/scratch", "busybox",
@@ -106,7 +107,8 @@ def test_import_a_rootfs_tarball_and_rmi(root: Path, tmp_path: Path) -> None:
                       str(tar_path), "imported:v1").stdout.decode().strip()
     assert image_id.startswith("sha256:")
     assert nbdock(root, "run", "--rm", "imported:v1").stdout == b"imported\n"
-    via_stdin = nbdock(root, "import", "-", "imported:v2", stdin=tar_path.read_bytes())
+    via_stdin = nbdock(root, "import", "-c", 'CMD ["/bin/busybox", "cat", "/hello.txt"]', "-",
+                       "imported:v2", stdin=tar_path.read_bytes())
     assert via_stdin.stdout.decode().strip() == image_id  # same bytes, same image (reproducible)
     removed = nbdock(root, "rmi", "imported:v1").stdout.decode()
     assert "Untagged: imported:v1" in removed
