@@ -22,6 +22,7 @@ from nbdock.runtime import logs, state
 from nbdock.runtime.exec import ExecRequest, exec_in_container
 from nbdock.runtime.linux import libc
 from nbdock.runtime.linux.cgroups import (
+    Cgroup,
     CgroupStats,
     cgroups_available,
     leftover_container_ids,
@@ -300,21 +301,40 @@ class Runtime:
 
     # ------------------------------------------------------------------ recovery
     def cleanup(self) -> list[str]:
-        """Clear what crashed supervisors left: dead 'running' records, cgroups, half-removals."""
+        """Clear what crashed supervisors left: dead 'running' records, cgroups, half-removals.
+
+        Only this root's containers are judged by their records. A cgroup no record here knows
+        may belong to another engine root on the same host, so it is removed only when it is
+        empty and has been for a while (a container elsewhere may be starting right now).
+        """
         cleaned = []
         for leftover in self.root.glob(".removing-*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        known = {}
-        for container_id in self.ids():
-            try:
-                known[container_id] = self.state(container_id)
-            except (ContainerNotFound, ValueError):
-                continue
         for container_id in leftover_container_ids():
-            current = known.get(container_id)
-            starting = current is not None and state.is_alive(current.shim_pid, current.shim_start)
-            if current is None or (current.status != "running" and not starting):
-                open_cgroup(container_id, Limits()).destroy()
-                cleaned.append(container_id)
+            directory = self.root / container_id
+            if (directory / "state.json").exists():
+                try:
+                    current = self.state(container_id)
+                except (ContainerNotFound, ValueError):
+                    continue
+                if current.status == "running" or state.is_alive(current.shim_pid, current.shim_start):
+                    continue
+            elif not _abandoned(open_cgroup(container_id, Limits())):
+                continue
+            open_cgroup(container_id, Limits()).destroy()
+            cleaned.append(container_id)
         return cleaned
 
+
+_ABANDONED_AFTER_SECONDS = 60.0
+
+
+def _abandoned(cgroup: Cgroup) -> bool:
+    """An empty cgroup nobody has touched for a minute: safe to remove whoever made it."""
+    if cgroup.is_populated():
+        return False
+    try:
+        touched = max(path.stat().st_mtime for path in cgroup.paths())
+    except (OSError, ValueError):
+        return False
+    return time.time() - touched > _ABANDONED_AFTER_SECONDS

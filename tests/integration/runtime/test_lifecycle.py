@@ -148,3 +148,14 @@ def test_streaming_output_arrives_while_the_container_runs(client) -> None:
     assert seen[0] == (b"one\n", True)  # the first line came before the container finished
     assert attached.exit_code == 0
     client.engine.runtime.remove(attached.container_id)
+
+
+def test_an_engine_on_another_root_leaves_our_containers_alone(client, tmp_path: Path) -> None:
+    import nbdock
+
+    container = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    nbdock.from_env(tmp_path / "other-root")  # its start-up cleanup must not touch ours
+    container.reload()
+    assert container.status == "running"
+    assert container.id in leftover_container_ids()
+    container.remove(force=True)
