@@ -8,6 +8,8 @@ HTTP daemon and the notebook magics can each render it their own way without par
     ├── InvalidArgument          a value given by the user is malformed (bad memory size, bad -v)
     │   └── InvalidReference     an image reference that Docker would reject, with a hint
     ├── DockerfileError          a bad Dockerfile or .dockerignore, with its line and a hint
+    ├── BuildError               a build step failed (a RUN exited non-zero, a COPY source is
+    │                            missing); carries the step, the line, the exit code, the log
     ├── NotFound
     │   ├── ImageNotFound
     │   └── ContainerNotFound
@@ -86,6 +88,41 @@ class DockerfileError(NbdockError):
             instruction=instruction if self.instruction is None else self.instruction,
             filename=self.filename,
         )
+
+
+class BuildError(NbdockError):
+    """A build step could not be completed (mirrors docker-py's ``BuildError``).
+
+    ``step`` is the instruction as shown in the build output (``RUN make``), ``line`` its
+    1-based line in the Dockerfile (None when unknown), ``exit_code`` the RUN command's status
+    (None for non-RUN failures), ``build_log`` the output lines of the build so far (the tail of
+    the failing command's output last) and ``hint`` how to fix it. Steps before the failing one
+    stay cached: fix the step and build again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: str = "",
+        line: int | None = None,
+        exit_code: int | None = None,
+        build_log: list[str] | None = None,
+        hint: str | None = None,
+        filename: str = "Dockerfile",
+    ) -> None:
+        self.message = message
+        self.step = step
+        self.line = line
+        self.exit_code = exit_code
+        self.build_log = list(build_log or [])
+        self.hint = hint
+        self.filename = filename
+        where = f"{filename}:{line}: " if line is not None else ""
+        text = f"{where}{message}"
+        if hint:
+            text += f" — {hint}"
+        super().__init__(text)
 
 
 class NotFound(NbdockError):

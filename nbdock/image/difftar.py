@@ -1,0 +1,144 @@
+"""Turn an overlayfs upper directory into an OCI layer tar (the inverse of overlay extraction).
+
+What a container changed lives in its upper dir, in overlayfs' own vocabulary: a deleted file is
+a char device 0:0 (or, on 6.7+ kernels, an empty file with ``overlay.whiteout``), a directory
+that replaced a lower one carries ``overlay.opaque=y``. OCI layers say the same with
+``.wh.<name>`` and ``<dir>/.wh..wh..opq`` entries. The tar is reproducible: entries sorted
+depth-first by name, numeric owners with empty user/group names, PAX format, whole-second
+mtimes clamped to ``SOURCE_DATE_EPOCH`` when it is set (BuildKit's rule), overlay xattrs never
+copied.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from pathlib import Path
+from typing import BinaryIO
+
+_XATTR_PAX = "SCHILY.xattr."
+_OVERLAY_XATTRS = ("trusted.overlay.", "user.overlay.")
+_KEEP_XATTRS = ("security.capability", "user.")
+_CHUNK = 1 << 20
+
+
+def source_date_epoch() -> int | None:
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def diff_to_tar(upper_dir: Path, out: BinaryIO, *, epoch: int | None = None) -> None:
+    """Write the changes recorded in ``upper_dir`` to ``out`` as an uncompressed OCI layer tar.
+
+    ``epoch`` clamps mtimes (default: ``SOURCE_DATE_EPOCH`` from the environment, if set).
+    """
+    clamp = epoch if epoch is not None else source_date_epoch()
+    writer = _Writer(clamp)
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        writer.walk(tar, upper_dir, "")
+
+
+class _Writer:
+    def __init__(self, clamp: int | None) -> None:
+        self.clamp = clamp
+        self.inodes: dict[tuple[int, int], str] = {}
+
+    def mtime(self, st: os.stat_result) -> int:
+        seconds = int(st.st_mtime)
+        return min(seconds, self.clamp) if self.clamp is not None else seconds
+
+    def walk(self, tar: tarfile.TarFile, directory: Path, prefix: str) -> None:
+        with os.scandir(directory) as scan:
+            entries = sorted(scan, key=lambda e: os.fsencode(e.name))
+        for entry in entries:
+            path = Path(entry.path)
+            name = prefix + entry.name
+            st = entry.stat(follow_symlinks=False)
+            if _is_whiteout(path, st):
+                tar.addfile(self._marker(prefix + ".wh." + entry.name, st))
+                continue
+            info = self._info(name, path, st)
+            if info is None:
+                continue  # sockets are not content (Docker skips them too)
+            if info.isreg() and not info.islnk():
+                with open(path, "rb") as data:
+                    tar.addfile(info, data)
+            else:
+                tar.addfile(info)
+            if info.isdir():
+                if _xattr(path, "overlay.opaque") == b"y":
+                    tar.addfile(self._marker(name + "/.wh..wh..opq", st))
+                self.walk(tar, path, name + "/")
+
+    def _marker(self, name: str, st: os.stat_result) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.REGTYPE
+        info.mode = 0o644
+        info.mtime = self.mtime(st)
+        info.uname = info.gname = ""
+        return info
+
+    def _info(self, name: str, path: Path, st: os.stat_result) -> tarfile.TarInfo | None:
+        info = tarfile.TarInfo(name)
+        info.mode = stat.S_IMODE(st.st_mode)
+        info.uid, info.gid = st.st_uid, st.st_gid
+        info.uname = info.gname = ""
+        info.mtime = self.mtime(st)
+        mode = st.st_mode
+        if stat.S_ISDIR(mode):
+            info.type = tarfile.DIRTYPE
+        elif stat.S_ISLNK(mode):
+            info.type = tarfile.SYMTYPE
+            info.linkname = os.readlink(path)
+        elif stat.S_ISREG(mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self.inodes:
+                info.type = tarfile.LNKTYPE
+                info.linkname = self.inodes[key]
+            else:
+                self.inodes.setdefault(key, name)
+                info.type = tarfile.REGTYPE
+                info.size = st.st_size
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        elif stat.S_ISFIFO(mode):
+            info.type = tarfile.FIFOTYPE
+        else:
+            return None
+        if not stat.S_ISLNK(mode):
+            info.pax_headers = _pax_xattrs(path)
+        return info
+
+
+def _is_whiteout(path: Path, st: os.stat_result) -> bool:
+    if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+        return True
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0 and _xattr(path, "overlay.whiteout") is not None
+
+
+def _xattr(path: Path, suffix: str) -> bytes | None:
+    for namespace in ("trusted.", "user."):
+        try:
+            return os.getxattr(path, namespace + suffix, follow_symlinks=False)
+        except OSError:
+            continue
+    return None
+
+
+def _pax_xattrs(path: Path) -> dict[str, str]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    headers: dict[str, str] = {}
+    for attr in sorted(names):
+        if attr.startswith(_OVERLAY_XATTRS) or not attr.startswith(_KEEP_XATTRS):
+            continue
+        try:
+            value = os.getxattr(path, attr, follow_symlinks=False)
+        except OSError:
+            continue
+        headers[_XATTR_PAX + attr] = value.decode("utf-8", "surrogateescape")
+    return headers

@@ -1,0 +1,389 @@
+"""The image store: an OCI image layout on disk, indexed in SQLite, layers unpacked once.
+
+Layout under ``root`` (e.g. ``data_root()/"image"``)::
+
+    oci-layout, index.json, blobs/sha256/<hex>   an OCI image layout (skopeo/umoci can read it:
+                                                 ``oci:<root>:docker.io/library/busybox:latest``)
+    index.db                                     SQLite index: images, tags, layers
+    layers/<diff_id hex>/                        unpacked layers, used as overlayfs lower dirs
+    tmp/                                         half-written files; swept on open
+    lock                                         flock taken by every mutation
+
+Layers are stored uncompressed (``application/vnd.oci.image.layer.v1.tar``), so a layer's blob
+digest is its diff_id; gzip (or bzip2/xz) input is decompressed on the way in. Image ids are the
+digest of the canonical-JSON config, so the same content always gets the same id.
+
+Imports are reproducible: ``created`` comes from ``SOURCE_DATE_EPOCH`` when set, else it is the
+Unix epoch (``1970-01-01T00:00:00Z``) — unlike ``docker import``, which stamps the current time
+and so gives a new id each time.
+
+Two processes (a notebook kernel and the CLI) may use one store: reads are SQLite snapshots,
+mutations hold the ``lock`` file, files appear only by atomic rename.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from nbdock.errors import (
+    Conflict,
+    ImageNotFound,
+    ImageStoreError,
+    InvalidArgument,
+    InvalidReference,
+    UnsafeLayerError,
+)
+from nbdock.image import oci, validate
+from nbdock.image._blobs import BlobStore
+from nbdock.image._compose import (
+    EMPTY_LAYER_TAR,
+    check_is_tar,
+    complete_config,
+    index_document,
+    reproducible_created,
+    tag_row,
+)
+from nbdock.image._db import ImageRow, IndexDB, LayerRow
+from nbdock.image._fsutil import StoreLock, TempArea, discard, syncfs, write_atomic
+from nbdock.image.archive import decompressed, open_tar_stream
+from nbdock.image.digest import HEX64_RE, hex_of, require_sha256
+from nbdock.image.layers import extract_layer
+from nbdock.image.records import ImageRecord, LayerRecord, inspect_dict
+from nbdock.image.reference import Reference, parse_reference
+
+__all__ = ["ImageRecord", "ImageStore", "LayerRecord", "reproducible_created"]
+
+_ID_PREFIX_RE = re.compile(r"^[a-f0-9]{4,64}$")
+
+
+class ImageStore:
+    """Images, tags and layers under ``root``; see the module docstring for the layout."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.temp = TempArea(self.root / "tmp")
+        self.blobs = BlobStore(self.root, self.temp)
+        self.layers_dir = self.root / "layers"
+        self.layers_dir.mkdir(exist_ok=True)
+        self._lock = StoreLock(self.root / "lock")
+        with self._lock.held():
+            self.db = IndexDB(self.root / "index.db")
+            if not (self.root / "oci-layout").is_file():
+                write_atomic(self.root / "oci-layout", oci.canonical_json(oci.layout_header()), self.temp)
+            if not (self.root / "index.json").is_file():
+                self._write_index()
+            self.temp.sweep()
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def get(self, ref_or_id: str) -> ImageRecord:
+        """An image by reference (``busybox``), id (``sha256:…``) or unambiguous id prefix."""
+        image_id, _ = self._resolve(ref_or_id)
+        return self._record(image_id)
+
+    def list(self) -> list[ImageRecord]:
+        """All images, most recently added first."""
+        return [self._record(row.id) for row in self.db.images()]
+
+    def inspect(self, ref_or_id: str) -> dict[str, Any]:
+        """The image shaped like one object of ``docker image inspect``."""
+        return inspect_dict(self.get(ref_or_id))
+
+    def _resolve(self, text: str) -> tuple[str, Reference | None]:
+        """``(image id, the reference that matched or None when found by id)``."""
+        text = text.strip()
+        if text.startswith("sha256:"):
+            return self._by_id_prefix(text[len("sha256:") :], text), None
+        if HEX64_RE.match(text):
+            return self._by_id_prefix(text, text), None
+        try:
+            ref = parse_reference(text)
+        except InvalidReference:
+            if _ID_PREFIX_RE.match(text):
+                return self._by_id_prefix(text, text), None
+            raise
+        image_id = self._by_reference(ref)
+        if image_id is not None:
+            return image_id, ref
+        if _ID_PREFIX_RE.match(text):
+            return self._by_id_prefix(text, text), None
+        raise ImageNotFound(text)
+
+    def _by_reference(self, ref: Reference) -> str | None:
+        if ref.digest is not None:
+            matches = self.db.images_in_repository(ref.name, ref.digest)
+            return matches[0] if matches else None
+        row = self.db.tag(ref.canonical)
+        return row.image_id if row else None
+
+    def _by_id_prefix(self, hex_prefix: str, original: str) -> str:
+        if not _ID_PREFIX_RE.match(hex_prefix):
+            raise ImageNotFound(original)
+        matches = self.db.ids_with_prefix(hex_prefix)
+        if len(matches) != 1:
+            raise ImageNotFound(original)  # none, or ambiguous
+        return matches[0]
+
+    def _record(self, image_id: str) -> ImageRecord:
+        row = self.db.image(image_id)
+        if row is None:
+            raise ImageNotFound(image_id)
+        config = validate.parse_document(oci.MEDIA_TYPE_CONFIG, self.blobs.read_bytes(image_id))
+        manifest = validate.parse_document(
+            oci.MEDIA_TYPE_MANIFEST, self.blobs.read_bytes(row.manifest_digest)
+        )
+        validate.image_manifest(manifest)
+        if manifest["config"]["digest"] != image_id:
+            raise ImageStoreError(f"manifest {row.manifest_digest} does not describe {image_id}")
+        diff_ids = config["rootfs"]["diff_ids"]
+        if len(diff_ids) != len(manifest["layers"]):
+            raise ImageStoreError(f"image {image_id}: config and manifest disagree on layers")
+        layers = tuple(
+            LayerRecord(require_sha256(d["digest"]), require_sha256(diff_id), d["size"])
+            for d, diff_id in zip(manifest["layers"], diff_ids, strict=True)
+        )
+        return ImageRecord(
+            id=image_id,
+            manifest_digest=row.manifest_digest,
+            repo_tags=tuple(t.familiar for t in self.db.tags_of(image_id)),
+            config=config,
+            layers=layers,
+            size=sum(layer.size for layer in layers),
+            created=config.get("created", row.created),
+        )
+
+    # -- adding content -------------------------------------------------------------------------
+
+    def add_layer_from_tar(self, source: Path | str | BinaryIO) -> LayerRecord:
+        """Store a layer tar (plain or compressed) uncompressed; unpacking happens on first use."""
+        with self._lock.held():
+            with open_tar_stream(source) as plain:
+                digest, size = self.blobs.write_stream(plain)
+            try:
+                check_is_tar(self.blobs.path(digest))
+            except (InvalidArgument, UnsafeLayerError):
+                if self.db.layer(digest) is None:
+                    self.blobs.delete(digest)
+                raise
+            with self.db.transaction() as db:
+                IndexDB.add_layer(db, LayerRow(digest, digest, size, oci.MEDIA_TYPE_LAYER))
+            return LayerRecord(digest=digest, diff_id=digest, size=size)
+
+    def import_rootfs(
+        self,
+        source: Path | str | BinaryIO,
+        reference: str | None,
+        *,
+        config: dict[str, Any] | None = None,
+        history_comment: str = "",
+    ) -> ImageRecord:
+        """Like ``docker import``: a rootfs tarball becomes a one-layer image.
+
+        ``config`` is the runtime section (``{"Cmd": ["sh"], "Env": [...]}``); empty by default,
+        as with docker import. ``created`` is reproducible (see the module docstring).
+        """
+        with self._lock.held():
+            layer = self.add_layer_from_tar(source)
+            created = reproducible_created()
+            entry: dict[str, Any] = {"created": created, "created_by": "nbdock import"}
+            if history_comment:
+                entry["comment"] = history_comment
+            image_config = oci.image_config(
+                diff_ids=[layer.diff_id], runtime_config=config, history=[entry], created=created
+            )
+            return self.create_image(image_config, [layer], reference)
+
+    def create_image(
+        self, config: dict[str, Any], layers: list[LayerRecord], reference: str | None
+    ) -> ImageRecord:
+        """Commit an image from an image config and stored layers (bottom first); tag it if asked.
+
+        ``config`` may be partial: ``architecture``/``os``/``created`` default to this host and
+        the reproducible time, ``rootfs`` is always rebuilt from ``layers``, and ``history``
+        (one non-empty entry per layer) is made up when missing. An image without layers gets
+        the empty layer, since OCI manifests need at least one.
+        """
+        ref = parse_reference(reference) if reference else None
+        if ref is not None and ref.digest is not None:
+            raise InvalidReference(str(reference), "cannot tag an image with a digest reference")
+        with self._lock.held():
+            added_empty = not layers
+            if added_empty:
+                layers = [self.add_layer_from_tar(io.BytesIO(EMPTY_LAYER_TAR))]
+            document = complete_config(config, layers, added_empty=added_empty)
+            for layer in layers:
+                if self.db.layer(layer.diff_id) is None or not self.blobs.exists(layer.digest):
+                    raise ImageStoreError(f"layer {layer.diff_id} is not in the store")
+            config_digest, config_size = self.blobs.write_bytes(oci.canonical_json(document))
+            manifest = oci.Manifest(
+                config=oci.Descriptor(oci.MEDIA_TYPE_CONFIG, config_digest, config_size),
+                layers=tuple(
+                    oci.Descriptor(oci.MEDIA_TYPE_LAYER, layer.digest, layer.size)
+                    for layer in layers
+                ),
+            )
+            manifest_bytes = oci.canonical_json(manifest.to_json())
+            manifest_digest, manifest_size = self.blobs.write_bytes(manifest_bytes)
+            row = ImageRow(
+                id=config_digest,
+                manifest_digest=manifest_digest,
+                manifest_size=manifest_size,
+                created=document["created"],
+                size=sum(layer.size for layer in layers),
+                added=time.time(),
+            )
+            with self.db.transaction() as db:
+                IndexDB.add_image(db, row, [layer.diff_id for layer in layers])
+                if ref is not None:
+                    IndexDB.set_tag(db, tag_row(ref, config_digest))
+            self._write_index()
+            return self._record(config_digest)
+
+    # -- tags and removal -----------------------------------------------------------------------
+
+    def tag(self, ref_or_id: str, new_ref: str) -> ImageRecord:
+        """Point ``new_ref`` (``name[:tag]``, default ``latest``) at an image; moves the tag."""
+        ref = parse_reference(new_ref)
+        if ref.digest is not None:
+            raise InvalidReference(new_ref, "cannot tag an image with a digest reference")
+        with self._lock.held():
+            image_id, _ = self._resolve(ref_or_id)
+            with self.db.transaction() as db:
+                IndexDB.set_tag(db, tag_row(ref, image_id))
+            self._write_index()
+            return self._record(image_id)
+
+    def remove(self, ref_or_id: str, force: bool = False) -> list[str]:
+        """Untag and/or delete an image, like ``docker rmi``; returns Docker's report lines.
+
+        By tag: that tag goes, and the image too once it has no tags left. By id: all tags go
+        and the image is deleted — which needs ``force`` when tags from several repositories
+        point at it (Conflict otherwise). Blobs and unpacked layers no other image uses are
+        deleted.
+        """
+        with self._lock.held():
+            image_id, ref = self._resolve(ref_or_id)
+            tags = self.db.tags_of(image_id)
+            lines: list[str] = []
+            if ref is not None and ref.digest is None:
+                untag = [t for t in tags if t.canonical == ref.canonical]
+            else:
+                if len({t.repository for t in tags}) > 1 and not force:
+                    short = image_id.split(":", 1)[1][:12]
+                    raise Conflict(
+                        f"conflict: unable to delete {short} (must be forced) - image is "
+                        "referenced in multiple repositories"
+                    )
+                untag = tags
+            remaining = [t for t in tags if t not in untag]
+            row = self.db.image(image_id)
+            with self.db.transaction() as db:
+                for t in untag:
+                    IndexDB.remove_tag(db, t.canonical)
+                orphans = [] if remaining else IndexDB.remove_image(db, image_id)
+            lines += [f"Untagged: {t.familiar}" for t in untag]
+            self._write_index()
+            if not remaining:
+                lines.append(f"Deleted: {image_id}")
+                self._delete_image_files(image_id, row, orphans)
+                lines += [f"Deleted: {layer.diff_id}" for layer in orphans]
+            return lines
+
+    def _delete_image_files(
+        self, image_id: str, row: ImageRow | None, orphans: list[LayerRow]
+    ) -> None:
+        """After the index no longer names them: the config, manifest and orphaned layers."""
+        self.blobs.delete(image_id)
+        if row is not None:
+            self.blobs.delete(row.manifest_digest)
+        for layer in orphans:
+            self.blobs.delete(layer.blob_digest)
+            self._discard_layer_dir(layer.diff_id)
+
+    def _discard_layer_dir(self, diff_id: str) -> None:
+        # Rename first: a crash mid-delete must not leave a half-empty dir that looks unpacked.
+        final = self.layers_dir / hex_of(diff_id)
+        trash = self.temp.name("trash")
+        try:
+            os.rename(final, trash)
+        except FileNotFoundError:
+            return
+        discard(trash)
+
+    # -- unpacked layers ------------------------------------------------------------------------
+
+    def layer_dirs(self, image: ImageRecord) -> list[Path]:
+        """The image's unpacked layer directories, bottom first (unpacking each on first use)."""
+        return [self._unpacked(layer) for layer in image.layers]
+
+    def _unpacked(self, layer: LayerRecord) -> Path:
+        final = self.layers_dir / hex_of(layer.diff_id)
+        if final.is_dir():
+            return final
+        work = self.temp.make_dir("layer")
+        try:
+            os.chmod(work, 0o755)  # a tar without a "./" entry keeps this as the layer root's mode
+            with self.blobs.reader(layer.digest) as reader:
+                try:
+                    extract_layer(decompressed(reader), work, mode="overlay")  # type: ignore[arg-type]
+                except Exception:
+                    reader.verify(layer.digest)  # a corrupt blob explains a broken tar best
+                    raise
+                reader.verify(layer.digest)
+            syncfs(work)
+            try:
+                os.rename(work, final)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
+                    raise
+                discard(work)  # another process unpacked it first
+        except BaseException:
+            discard(work)
+            raise
+        with self.db.transaction() as db:
+            IndexDB.set_unpacked(db, layer.diff_id)
+        return final
+
+    # -- maintenance ----------------------------------------------------------------------------
+
+    def check(self, *, verify_blobs: bool = False) -> list[str]:
+        """Repair what a crashed process left; report (and with ``verify_blobs``, find) damage.
+
+        Always: sweep dead writers' temp files and half-extracted layers, drop unpacked layer
+        dirs the index does not know. ``verify_blobs`` re-hashes every blob and deletes those
+        whose content does not match their name (their images then fail loudly on use).
+        """
+        report: list[str] = []
+        with self._lock.held():
+            report += [f"removed leftover {p.name}" for p in self.temp.sweep()]
+            known = {hex_of(layer.diff_id) for layer in self.db.layers()}
+            for entry in self.layers_dir.iterdir():
+                if entry.name not in known:
+                    discard(entry)
+                    report.append(f"removed unreferenced layer dir {entry.name}")
+            if verify_blobs:
+                for digest in self.blobs.all_digests():
+                    with self.blobs.reader(digest) as reader:
+                        try:
+                            reader.verify(digest)
+                        except ImageStoreError as exc:
+                            report.append(f"deleted corrupt blob {digest}: {exc}")
+                            corrupt = True
+                        else:
+                            corrupt = False
+                    if corrupt:
+                        self.blobs.delete(digest)
+            self._write_index()
+        return report
+
+    def _write_index(self) -> None:
+        """Rewrite ``index.json`` from the database: one entry per tag, one per untagged image."""
+        document = index_document(list(reversed(self.db.images())), self.db.all_tags())
+        write_atomic(self.root / "index.json", oci.canonical_json(document), self.temp)
