@@ -7,7 +7,7 @@ runtime, which never sees an image.
 
 from __future__ import annotations
 
-import secrets
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +126,7 @@ class Engine:
                 f"no command specified for image {options.image}",
                 hint="give a command after the image name, or set CMD/ENTRYPOINT in the image",
             )
-        container_id = secrets.token_hex(32)
+        container_id = os.urandom(32).hex()
         spec = ContainerSpec(
             id=container_id,
             name=options.name or self._free_name(),
@@ -169,10 +169,11 @@ class Engine:
     def _free_name(self) -> str:
         taken = {s.name for s in self.runtime.list()}
         for _ in range(100):
-            name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}"
+            pick = int.from_bytes(os.urandom(4), "big")
+            name = f"{_ADJECTIVES[pick % len(_ADJECTIVES)]}_{_NOUNS[(pick >> 16) % len(_NOUNS)]}"
             if name not in taken:
                 return name
-        return f"{secrets.choice(_ADJECTIVES)}_{secrets.token_hex(3)}"
+        return f"{_ADJECTIVES[0]}_{os.urandom(3).hex()}"
 
     def start_container(self, container_id: str) -> Attachment:
         return self.runtime.start(container_id)
@@ -186,3 +187,50 @@ class Engine:
 
         container_id = self.runtime.resolve(name_or_id)
         return container_inspect(self.runtime.state(container_id), self.runtime.spec(container_id))
+
+    # ------------------------------------------------------------------ builds
+    def build(
+        self,
+        context: str | Path,
+        *,
+        dockerfile: str | Path | None = None,
+        dockerfile_text: str | None = None,
+        tags: tuple[str, ...] | list[str] = (),
+        build_args: dict[str, str] | None = None,
+        target: str | None = None,
+        no_cache: bool = False,
+        secrets: dict[str, str | Path] | None = None,
+        labels: dict[str, str] | None = None,
+        on_event: Any = None,
+        check: bool = False,
+    ) -> Any:
+        """``docker build``: returns a ``BuildResult`` (``.image``, ``.events``).
+
+        Build containers live in their own runtime root (``<root>/build/containers``), so they
+        never show in ``ps -a``; ``on_event`` receives each progress event as it happens.
+        ``check=True`` only lints (``build --check``) and returns a ``CheckResult``.
+        """
+        from nbdock.build import Builder, BuildOptions
+
+        if getattr(self, "_builder", None) is None:
+            self._builder = Builder(self.images, self.root / "build")
+        options = BuildOptions(
+            context=Path(context),
+            dockerfile=Path(dockerfile) if dockerfile is not None else None,
+            dockerfile_text=dockerfile_text,
+            tags=tuple(tags),
+            build_args=dict(build_args or {}),
+            target=target,
+            no_cache=no_cache,
+            secrets={k: Path(v) for k, v in (secrets or {}).items()},
+            labels=dict(labels or {}),
+        )
+        if check:
+            return self._builder.check(options)
+        return self._builder.build(options, on_event)
+
+    def history(self, reference: str) -> list[Any]:
+        """``docker history``: one row per history entry, newest first, with layer sizes."""
+        from nbdock.build.history import history
+
+        return history(self.images.get(reference))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal as signals
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -114,6 +113,8 @@ class Container:
         request = ExecRequest(
             args=args, env=opts.parse_env(environment), cwd=workdir or "", user=user or None
         )
+        import tempfile  # only exec_run needs it; keep `nbdock run` imports small
+
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             code = self._engine.runtime.exec(self.id, request, out.fileno(), err.fileno())
             out.seek(0)

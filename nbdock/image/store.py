@@ -41,25 +41,40 @@ from nbdock.errors import (
 )
 from nbdock.image import oci, validate
 from nbdock.image._blobs import BlobStore
-from nbdock.image._compose import (
-    EMPTY_LAYER_TAR,
-    check_is_tar,
-    complete_config,
-    index_document,
-    reproducible_created,
-    tag_row,
-)
 from nbdock.image._db import ImageRow, IndexDB, LayerRow
 from nbdock.image._fsutil import StoreLock, TempArea, discard, syncfs, write_atomic
-from nbdock.image.archive import decompressed, open_tar_stream
 from nbdock.image.digest import HEX64_RE, hex_of, require_sha256
-from nbdock.image.layers import extract_layer
 from nbdock.image.records import ImageRecord, LayerRecord, inspect_dict
 from nbdock.image.reference import Reference, parse_reference
 
 __all__ = ["ImageRecord", "ImageStore", "LayerRecord", "reproducible_created"]
 
 _ID_PREFIX_RE = re.compile(r"^[a-f0-9]{4,64}$")
+
+
+def _compose() -> Any:
+    """Writers' helpers (tarfile, datetime, ...), imported on first write: ``nbdock run`` and
+    other read-only commands never pay for them."""
+    from nbdock.image import _compose as module
+
+    return module
+
+
+def _archive() -> Any:
+    from nbdock.image import archive
+
+    return archive
+
+
+def _layers() -> Any:
+    from nbdock.image import layers
+
+    return layers
+
+
+def reproducible_created() -> str:
+    """``SOURCE_DATE_EPOCH`` as RFC 3339, else the Unix epoch (see the module docstring)."""
+    return str(_compose().reproducible_created())
 
 
 class ImageStore:
@@ -164,10 +179,10 @@ class ImageStore:
     def add_layer_from_tar(self, source: Path | str | BinaryIO) -> LayerRecord:
         """Store a layer tar (plain or compressed) uncompressed; unpacking happens on first use."""
         with self._lock.held():
-            with open_tar_stream(source) as plain:
+            with _archive().open_tar_stream(source) as plain:
                 digest, size = self.blobs.write_stream(plain)
             try:
-                check_is_tar(self.blobs.path(digest))
+                _compose().check_is_tar(self.blobs.path(digest))
             except (InvalidArgument, UnsafeLayerError):
                 if self.db.layer(digest) is None:
                     self.blobs.delete(digest)
@@ -216,8 +231,8 @@ class ImageStore:
         with self._lock.held():
             added_empty = not layers
             if added_empty:
-                layers = [self.add_layer_from_tar(io.BytesIO(EMPTY_LAYER_TAR))]
-            document = complete_config(config, layers, added_empty=added_empty)
+                layers = [self.add_layer_from_tar(io.BytesIO(_compose().EMPTY_LAYER_TAR))]
+            document = _compose().complete_config(config, layers, added_empty=added_empty)
             for layer in layers:
                 if self.db.layer(layer.diff_id) is None or not self.blobs.exists(layer.digest):
                     raise ImageStoreError(f"layer {layer.diff_id} is not in the store")
@@ -242,7 +257,7 @@ class ImageStore:
             with self.db.transaction() as db:
                 IndexDB.add_image(db, row, [layer.diff_id for layer in layers])
                 if ref is not None:
-                    IndexDB.set_tag(db, tag_row(ref, config_digest))
+                    IndexDB.set_tag(db, _compose().tag_row(ref, config_digest))
             self._write_index()
             return self._record(config_digest)
 
@@ -256,7 +271,7 @@ class ImageStore:
         with self._lock.held():
             image_id, _ = self._resolve(ref_or_id)
             with self.db.transaction() as db:
-                IndexDB.set_tag(db, tag_row(ref, image_id))
+                IndexDB.set_tag(db, _compose().tag_row(ref, image_id))
             self._write_index()
             return self._record(image_id)
 
@@ -332,7 +347,7 @@ class ImageStore:
             os.chmod(work, 0o755)  # a tar without a "./" entry keeps this as the layer root's mode
             with self.blobs.reader(layer.digest) as reader:
                 try:
-                    extract_layer(decompressed(reader), work, mode="overlay")  # type: ignore[arg-type]
+                    _layers().extract_layer(_archive().decompressed(reader), work, mode="overlay")  # type: ignore[arg-type]
                 except Exception:
                     reader.verify(layer.digest)  # a corrupt blob explains a broken tar best
                     raise
@@ -385,5 +400,5 @@ class ImageStore:
 
     def _write_index(self) -> None:
         """Rewrite ``index.json`` from the database: one entry per tag, one per untagged image."""
-        document = index_document(list(reversed(self.db.images())), self.db.all_tags())
+        document = _compose().index_document(list(reversed(self.db.images())), self.db.all_tags())
         write_atomic(self.root / "index.json", oci.canonical_json(document), self.temp)
