@@ -2,9 +2,11 @@
 
 The joining process opens every namespace of the container's PID 1 first (the fds stay valid
 while it moves), joins the cgroup, then setns in the order that keeps each step permitted:
-ipc, uts, net, pid, cgroup, mnt. ``setns`` into a PID namespace only affects children, so it forks
-once more; that grandchild is in the container and becomes the user's command through the same
-``enter_process`` sequence the container's PID 1 used (user, workdir, caps, no_new_privs, seccomp).
+user (rootless containers only: it grants the capabilities every later setns needs, since the
+other namespaces belong to it), ipc, uts, net, pid, cgroup, mnt. ``setns`` into a PID namespace
+only affects children, so it forks once more; that grandchild is in the container and becomes
+the user's command through the same ``enter_process`` sequence the container's PID 1 used (user,
+workdir, caps, no_new_privs, seccomp).
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from dataclasses import dataclass
 
 from nbdock.errors import Conflict, RuntimeFailure
 from nbdock.runtime import init, state
-from nbdock.runtime.linux import caps, libc
+from nbdock.runtime.linux import caps, libc, userns
 from nbdock.runtime.linux.cgroups import cgroups_available, open_cgroup
 from nbdock.runtime.spec import ContainerSpec, Limits, Process
 from nbdock.runtime.supervisor import seccomp_filter_for
 
-_NAMESPACE_ORDER = ("ipc", "uts", "net", "pid", "cgroup", "mnt")
+_NAMESPACE_ORDER = ("user", "ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,11 @@ def exec_in_container(
     process = _merged_process(spec, request)
     namespaces = []
     try:
+        # A root engine's containers share its user namespace; setns into one's own is EINVAL.
+        skip_user = userns.same_user_namespace(current.pid)
         for name in _NAMESPACE_ORDER:
+            if name == "user" and skip_user:
+                continue
             namespaces.append(os.open(f"/proc/{current.pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC))
     except OSError as error:
         for fd in namespaces:

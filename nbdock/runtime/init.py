@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from nbdock.runtime.linux import caps, libc, mounts, users
+from nbdock.runtime.linux import caps, libc, mounts, userns, users
 from nbdock.runtime.spec import ContainerSpec, Process
 
 # Exit codes with Docker's meaning: setup failed, command not executable, command not found.
@@ -42,9 +42,10 @@ class InitPlan:
     work: str
     etc_files: dict[str, str]  # container path -> generated host file (hostname, hosts, ...)
     cap_last: int
-    in_userns: bool
+    in_userns: bool  # rootless: made inside a user namespace (no mknod, overlay userxattr)
     seccomp_filter: Any  # a prebuilt SeccompFilter, or None for unconfined
     unshare_flags: int  # namespaces this process still has to create (PID was made by the parent)
+    id_mapping: userns.IdMapping | None = None  # rootless: the user namespace's uid/gid maps
 
 
 class SetupError(Exception):
@@ -107,12 +108,32 @@ def _drop_privileges(spec: ContainerSpec, cap_last: int, user: users.ExecUser) -
     caps.drop_bounding_and_ambient(keep, cap_last)
     # KEEPCAPS so setuid to a non-root user does not fail half-way; capset then empties the sets.
     libc.prctl(libc.PR_SET_KEEPCAPS, 1)
-    os.setgroups(list(user.groups))
-    os.setgid(user.gid)
-    os.setuid(user.uid)
+    _set_ids(user)
     caps.set_process_caps(keep, as_root_user=user.uid == 0)
     # no_new_privs: setuid binaries and file caps cannot regain what we just dropped.
     libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def _set_ids(user: users.ExecUser) -> None:
+    """setgroups, setgid, setuid; in a user namespace, ids outside its maps cannot be taken."""
+    try:
+        os.setgroups(list(user.groups))
+    except PermissionError:
+        # Self-mapped rootless namespace: setgroups is denied for good, and the only group that
+        # exists inside is the caller's own, so there is nothing else to switch to.
+        if not userns.setgroups_denied():
+            raise
+    try:
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+        raise SetupError(
+            f"user {user.uid}:{user.gid} is not mapped in this rootless container's user "
+            "namespace (only root is, unless /etc/subuid and /etc/subgid give the caller a range "
+            "and newuidmap/newgidmap are installed)"
+        ) from None
 
 
 def _exec_command(spec: ContainerSpec, process: Process, home: str) -> NoReturn:

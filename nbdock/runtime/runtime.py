@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import os
 import select
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -28,8 +27,9 @@ from nbdock.runtime.linux.cgroups import (
     leftover_container_ids,
     open_cgroup,
 )
+from nbdock.runtime.linux.userns import remove_tree
 from nbdock.runtime.spec import ContainerSpec, Limits, validate
-from nbdock.runtime.supervisor import ContainerPaths, launch
+from nbdock.runtime.supervisor import ContainerPaths, check_supported, launch
 
 
 class Attachment:
@@ -66,10 +66,18 @@ class Attachment:
             self._pending.extend(self._reader.feed(chunk))
 
     def wait_started(self) -> dict[str, object]:
+        """Read up to the first event; output records seen before it stay queued for the reader."""
+        early: list[logs.Record] = []
+        event: dict[str, object] = {
+            "event": "failed", "exit_code": 125, "message": "supervisor vanished"
+        }
         for record in self.records():
             if record.stream == logs.EVENT:
-                return record.event()
-        return {"event": "failed", "exit_code": 125, "message": "supervisor vanished"}
+                event = record.event()
+                break
+            early.append(record)
+        self._pending[:0] = early
+        return event
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -158,6 +166,7 @@ class Runtime:
     # ------------------------------------------------------------------ lifecycle
     def create(self, spec: ContainerSpec, auto_remove: bool = False) -> state.State:
         validate(spec)
+        check_supported(spec)  # refused before anything exists: no "Created" record left behind
         with self._lock():
             if spec.name:
                 for other in self.list():
@@ -262,12 +271,13 @@ class Runtime:
             self._purge(container_id)
 
     def _purge(self, container_id: str) -> None:
-        open_cgroup(container_id, Limits()).destroy()
+        if cgroups_available():
+            open_cgroup(container_id, Limits()).destroy()
         directory = self.root / container_id
         marker = self.root / f".removing-{container_id}"
         if directory.exists():
             os.replace(directory, marker)  # atomic: the container vanishes from listings at once
-        shutil.rmtree(marker, ignore_errors=True)
+        remove_tree(marker)  # rootless: files of subordinate ids need a pass in the user namespace
 
     def exec(
         self, container_id: str, request: ExecRequest, stdout_fd: int = 1, stderr_fd: int = 2
@@ -309,7 +319,9 @@ class Runtime:
         """
         cleaned = []
         for leftover in self.root.glob(".removing-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+            remove_tree(leftover)
+        if not cgroups_available():  # rootless: no cgroups of ours to look after
+            return cleaned
         for container_id in leftover_container_ids():
             directory = self.root / container_id
             if (directory / "state.json").exists():

@@ -9,6 +9,13 @@ listens), waits for it, and records the exit code and OOM verdict in the state f
 If the supervisor is SIGKILLed, the container's PID 1 dies with it (PDEATHSIG), the PID namespace
 takes every other process, the mount namespace takes every mount; only the empty cgroup is left,
 and ``Runtime.cleanup`` removes it at the next start.
+
+Rootless (not root): the supervisor first moves itself into a new user namespace in which the
+caller is root (``userns.unshare_mapped``), creating the PID namespace with it, and from there
+everything is as for root: its next child is PID 1, and PDEATHSIG, ``waitpid`` statuses and the
+recorded pid are the same. Staying in the host's user namespace would need one more process to
+own the namespaces and relay PID 1's exit status; nothing in the container can reach the
+supervisor, which lives in the host's PID namespace. There is no cgroup, so limits are refused.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from nbdock.errors import UnsupportedFeature
 from nbdock.runtime import init, logs, state
-from nbdock.runtime.linux import caps, libc
+from nbdock.runtime.linux import caps, libc, userns
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup
 from nbdock.runtime.spec import ContainerSpec
 
@@ -72,7 +80,7 @@ def seccomp_filter_for(spec: ContainerSpec) -> Any:
     if key not in _filter_cache:
         from nbdock.runtime.linux import seccomp
 
-        _filter_cache[key] = seccomp.build_default_filter(spec.capabilities)
+        _filter_cache[key] = seccomp.cached_default_filter(spec.capabilities)
     return _filter_cache[key]
 
 
@@ -105,8 +113,31 @@ def _unshare_flags(spec: ContainerSpec) -> int:
     return flags
 
 
+LIMITS_NEED_ROOT = "resource limits need root or a delegated cgroup v2 subtree"
+
+
+def check_supported(spec: ContainerSpec) -> None:
+    """Refuse what this engine cannot do, before any process or namespace is made.
+
+    Not root, there is no cgroup to put limits in (a delegated cgroup v2 subtree, as systemd gives
+    a user session, is not used yet), so ``--memory``/``--cpus``/``--pids-limit`` fail here
+    rather than being silently ignored.
+    """
+    if spec.limits.any() and not cgroups_available():
+        asked = [
+            flag for flag, value in (
+                ("--memory", spec.limits.memory_bytes), ("--cpus", spec.limits.cpus),
+                ("--pids-limit", spec.limits.pids),
+            ) if value is not None
+        ]
+        who = "rootless" if userns.is_rootless() else "without writable cgroups"
+        raise UnsupportedFeature(f"{LIMITS_NEED_ROOT} ({' '.join(asked)} asked, {who})", spec.id)
+
+
 def launch(paths: ContainerPaths, spec: ContainerSpec) -> int:
     """Fork the supervisor and return the read end of its event channel (the attach pipe)."""
+    check_supported(spec)
+    rootless = userns.is_rootless()
     plan = init.InitPlan(
         spec=spec,
         rootfs=str(paths.rootfs),
@@ -114,9 +145,10 @@ def launch(paths: ContainerPaths, spec: ContainerSpec) -> int:
         work=str(paths.work),
         etc_files=write_etc_files(paths, spec),
         cap_last=caps.last_cap(),
-        in_userns=False,
+        in_userns=rootless,
         seccomp_filter=seccomp_filter_for(spec),
         unshare_flags=_unshare_flags(spec),
+        id_mapping=userns.current_mapping() if rootless else None,
     )
     events_r, events_w = os.pipe2(os.O_CLOEXEC)
     try:
@@ -178,14 +210,23 @@ def _supervise(paths: ContainerPaths, plan: init.InitPlan, events_fd: int) -> No
 
 def _open_cgroup(spec: ContainerSpec) -> Cgroup | None:
     if not cgroups_available():
-        if spec.limits.any():
-            from nbdock.errors import UnsupportedFeature
-
-            raise UnsupportedFeature("resource limits need writable cgroups (run as root)", spec.id)
+        check_supported(spec)
         return None
     cgroup = open_cgroup(spec.id, spec.limits)
     cgroup.create()
     return cgroup
+
+
+def _new_pid_namespace(plan: init.InitPlan) -> None:
+    """As root, just a PID namespace; rootless, inside a new user namespace that owns it.
+
+    In the user namespace the supervisor is root with every capability over the namespaces PID 1
+    then creates (mount, uts, ipc, net, cgroup), which is what lets it mount the overlay and /proc.
+    """
+    if plan.id_mapping is None:
+        libc.unshare(libc.CLONE_NEWPID)
+    else:
+        userns.unshare_mapped(plan.id_mapping, libc.CLONE_NEWPID)
 
 
 def _record(paths: ContainerPaths, **changes: Any) -> state.State:
@@ -212,7 +253,10 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
     except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
         return _finish_failed(paths, channel, emit, f"cgroup setup: {error}", init.EXIT_SETUP_FAILED)
     # Our next child is PID 1 of a new PID namespace; we stay in the host's to supervise it.
-    libc.unshare(libc.CLONE_NEWPID)
+    try:
+        _new_pid_namespace(plan)
+    except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
+        return _finish_failed(paths, channel, emit, f"namespaces: {error}", init.EXIT_SETUP_FAILED)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)

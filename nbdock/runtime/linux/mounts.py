@@ -4,6 +4,12 @@ Everything here runs in the container's init, inside its fresh mount namespace, 
 ever visible on the host and all of them vanish with the namespace when PID 1 exits: a killed
 engine cannot leak a mount. Paths given by the user are joined under the rootfs without following
 symlinks out of it (``resolve_in_root``), because a hostile image may plant ``/etc -> /host/etc``.
+
+In a user namespace (rootless) three things differ: the overlay stores its metadata in
+``user.*`` xattrs (``userxattr``), device nodes are bound from the host since mknod is refused,
+and the flags of a mount inherited from the host (nosuid, nodev, noexec) are *locked*: a
+read-only remount that does not repeat them fails with EPERM, so every remount here reads the
+mount's current flags and keeps them (harmless as root, where nothing is locked).
 """
 
 from __future__ import annotations
@@ -27,6 +33,21 @@ DEVICES: tuple[tuple[str, int, int], ...] = (
     ("urandom", 1, 9),
     ("tty", 5, 0),
 )
+
+
+# statvfs f_flag bits (ST_NOSUID, ST_NODEV, ST_NOEXEC) share their values with the MS_ flags.
+_LOCKABLE = libc.MS_NOSUID | libc.MS_NODEV | libc.MS_NOEXEC
+
+
+def remount_readonly(target: str, extra: int = 0) -> None:
+    """Make the bind mount at ``target`` read-only, keeping its nosuid/nodev/noexec flags.
+
+    The atime flags need no care: a remount without any atime flag keeps the mount's own.
+    """
+    kept = os.statvfs(target).f_flag & _LOCKABLE
+    libc.mount(
+        None, target, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | kept | extra
+    )
 
 
 def make_rootfs_private() -> None:
@@ -116,7 +137,7 @@ def mount_proc_sys(rootfs: str, new_netns: bool) -> None:
     else:
         # A sysfs instance belongs to a network namespace; with the host's, bind the host's.
         libc.mount("/sys", sys_dir, None, libc.MS_BIND | libc.MS_REC)
-        libc.mount(None, sys_dir, None, libc.MS_BIND | libc.MS_REMOUNT | flags)
+        remount_readonly(sys_dir, flags & ~libc.MS_RDONLY)
 
 
 def mount_dev(rootfs: str, can_mknod: bool) -> None:
@@ -174,7 +195,7 @@ def mount_user_volumes(rootfs: str, mounts: Sequence[Mount]) -> None:
         _ensure_target(target, os.path.isdir(spec.source))
         libc.mount(spec.source, target, None, libc.MS_BIND | libc.MS_REC)
         if spec.readonly:
-            libc.mount(None, target, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
+            remount_readonly(target)
 
 
 def bind_file(source: str, rootfs: str, target: str) -> None:
@@ -212,12 +233,8 @@ def mask_paths() -> None:
         if not os.path.exists(path):
             continue
         libc.mount(path, path, None, libc.MS_BIND | libc.MS_REC)
-        libc.mount(
-            None, path, None,
-            libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_NOSUID | libc.MS_NODEV
-            | libc.MS_NOEXEC,
-        )
+        remount_readonly(path, _LOCKABLE)
 
 
 def make_root_readonly() -> None:
-    libc.mount(None, "/", None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
+    remount_readonly("/")
