@@ -229,16 +229,26 @@ def _new_pid_namespace(plan: init.InitPlan) -> None:
         userns.unshare_mapped(plan.id_mapping, libc.CLONE_NEWPID)
 
 
-def _record(paths: ContainerPaths, **changes: Any) -> state.State:
-    current = state.load(paths.directory)
-    for key, value in changes.items():
-        setattr(current, key, value)
-    state.save(paths.directory, current)
-    return current
+class _Recorder:
+    """Writes the state file. The supervisor is its only writer while it lives, so the file is
+    read once and the copy kept in memory instead of re-read before every change."""
+
+    def __init__(self, paths: ContainerPaths) -> None:
+        self.directory = paths.directory
+        self.current: state.State | None = None
+
+    def __call__(self, paths: ContainerPaths, **changes: Any) -> state.State:
+        if self.current is None:
+            self.current = state.load(self.directory)
+        for key, value in changes.items():
+            setattr(self.current, key, value)
+        state.save(self.directory, self.current)
+        return self.current
 
 
 def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel) -> int:
     spec = plan.spec
+    _record = _Recorder(paths)
     log_fd = os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
     shim_pid = os.getpid()
     _record(paths, shim_pid=shim_pid, shim_start=state.process_start_time(shim_pid) or 0)
@@ -251,12 +261,12 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
     try:
         cgroup = _open_cgroup(spec)
     except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
-        return _finish_failed(paths, channel, emit, f"cgroup setup: {error}", init.EXIT_SETUP_FAILED)
+        return _finish_failed(paths, channel, emit, f"cgroup setup: {error}", init.EXIT_SETUP_FAILED, _record)
     # Our next child is PID 1 of a new PID namespace; we stay in the host's to supervise it.
     try:
         _new_pid_namespace(plan)
     except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
-        return _finish_failed(paths, channel, emit, f"namespaces: {error}", init.EXIT_SETUP_FAILED)
+        return _finish_failed(paths, channel, emit, f"namespaces: {error}", init.EXIT_SETUP_FAILED, _record)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
@@ -279,7 +289,7 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
     except OSError as error:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        return _finish_failed(paths, channel, emit, f"cgroup join: {error}", init.EXIT_SETUP_FAILED)
+        return _finish_failed(paths, channel, emit, f"cgroup join: {error}", init.EXIT_SETUP_FAILED, _record)
     finally:
         os.close(sync_w)
     failure = _read_all(error_r)
@@ -288,7 +298,7 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
         report = json.loads(failure)
         if cgroup is not None:
             cgroup.destroy()
-        return _finish_failed(paths, channel, emit, report["message"], report["exit_code"])
+        return _finish_failed(paths, channel, emit, report["message"], report["exit_code"], _record)
     _record(
         paths, status="running", pid=pid, pid_start=state.process_start_time(pid) or 0,
         started_at=state.now_iso(), finished_at="", exit_code=None, oom_killed=False, error="",
@@ -298,7 +308,7 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     exit_code = 128 - code if code < 0 else code
-    oom = bool(cgroup is not None and cgroup.oom_killed() and exit_code == 137)
+    oom = exit_code == 137 and cgroup is not None and cgroup.oom_killed()
     if cgroup is not None:
         cgroup.destroy()
     final = _record(
@@ -311,7 +321,8 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
 
 
 def _finish_failed(
-    paths: ContainerPaths, channel: _Channel, emit: Any, message: str, exit_code: int
+    paths: ContainerPaths, channel: _Channel, emit: Any, message: str, exit_code: int,
+    _record: _Recorder,
 ) -> int:
     emit(logs.STDERR, f"nbdock: {message}\n".encode())
     final = _record(
