@@ -19,6 +19,7 @@ from pathlib import Path
 from nbdock.errors import Conflict, ContainerNotFound, InvalidArgument
 from nbdock.runtime import logs, state
 from nbdock.runtime.exec import ExecRequest, exec_in_container
+from nbdock.runtime.forkserver import ForkServer, caller_is_heavy
 from nbdock.runtime.linux import libc
 from nbdock.runtime.linux.cgroups import (
     Cgroup,
@@ -91,6 +92,15 @@ class Runtime:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._forkserver: ForkServer | None = None
+
+    @staticmethod
+    def _use_forkserver() -> bool:
+        """``NBDOCK_FORKSERVER=always|never``; by default only big or threaded callers use it."""
+        choice = os.environ.get("NBDOCK_FORKSERVER", "auto")
+        if choice in ("always", "never"):
+            return choice == "always"
+        return caller_is_heavy()
 
     # ------------------------------------------------------------------ lookup
     def paths(self, container_id: str) -> ContainerPaths:
@@ -194,8 +204,13 @@ class Runtime:
             raise Conflict(f"container {container_id[:12]} is already running")
         if current.status == "exited":
             current.transition("running")  # validates; the supervisor records the real status
-        spec = self.spec(container_id)
-        attachment = Attachment(launch(self.paths(container_id), spec))
+        paths = self.paths(container_id)
+        if self._use_forkserver():
+            if self._forkserver is None:
+                self._forkserver = ForkServer()
+            attachment = Attachment(self._forkserver.launch(paths))
+        else:
+            attachment = Attachment(launch(paths, self.spec(container_id)))
         event = attachment.wait_started()
         if event["event"] == "failed":
             attachment.exit_code = int(event["exit_code"])  # type: ignore[call-overload]
