@@ -159,3 +159,28 @@ def test_an_engine_on_another_root_leaves_our_containers_alone(client, tmp_path:
     assert container.status == "running"
     assert container.id in leftover_container_ids()
     container.remove(force=True)
+
+
+def test_cpu_and_memory_limits_reach_the_cgroup(client) -> None:
+    from nbdock.runtime.linux.cgroups import open_cgroup
+    from nbdock.runtime.spec import Limits
+
+    container = client.containers.run(
+        "busybox", ["sleep", "30"], detach=True, cpus=0.5, mem_limit="48m", pids_limit=20
+    )
+    try:
+        files = {}
+        for directory in open_cgroup(container.id, Limits()).paths():
+            for name in ("cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.max", "memory.limit_in_bytes",
+                         "memory.max", "pids.max"):
+                if (directory / name).exists():
+                    files[name] = (directory / name).read_text().strip()
+        quota = files.get("cpu.max") or f"{files['cpu.cfs_quota_us']} {files['cpu.cfs_period_us']}"
+        assert quota == "50000 100000"
+        assert int(files.get("memory.max") or files["memory.limit_in_bytes"]) == 48 << 20
+        assert files["pids.max"] == "20"
+        stats = container.stats()
+        assert stats["memory_limit_bytes"] == 48 << 20
+        assert stats["pids"] >= 1
+    finally:
+        container.remove(force=True)
