@@ -89,10 +89,13 @@ def _setup_filesystem(plan: InitPlan) -> None:
     # 6. Hide and freeze the kernel knobs Docker hides, then the root itself if asked.
     mounts.mask_paths()
     if spec.readonly_rootfs:
+        # Docker creates a missing working directory (-w, WORKDIR) before the root turns
+        # read-only; afterwards it could not.
+        _enter_workdir(spec.process.cwd)
         mounts.make_root_readonly()
 
 
-def _enter_workdir(cwd: str, user: users.ExecUser) -> None:
+def _enter_workdir(cwd: str) -> None:
     # After pivot_root any absolute path is inside the container; Docker creates a missing -w.
     if not os.path.isdir(cwd):
         try:
@@ -166,7 +169,7 @@ def enter_process(
         user = users.resolve(process.user)
     except users.UnknownUser as error:
         raise SetupError(str(error)) from None
-    _enter_workdir(process.cwd, user)
+    _enter_workdir(process.cwd)
     _drop_privileges(spec, cap_last, user)
     # Seccomp last: the filter would refuse the mounts and unshare done before.
     if seccomp_filter is not None:

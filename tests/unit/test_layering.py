@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": BASE | {"client"},
     "notebook": BASE | {"client"},
     "daemon": BASE | {"client", "engine"},
-    "__init__": BASE | {"client"},
+    "__init__": BASE | {"client", "notebook"},  # from_env and the IPython extension entry points
 }
 
 
@@ -38,6 +38,8 @@ def _imported_parts(tree: ast.AST) -> set[str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
+            if node.module == "nbdock":  # `from nbdock import errors` names the part directly
+                names = [f"nbdock.{alias.name}" for alias in node.names]
         for name in names:
             parts = name.split(".")
             if parts[0] == "nbdock" and len(parts) > 1:

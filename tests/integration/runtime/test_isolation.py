@@ -168,3 +168,7 @@ def test_exit_codes_follow_docker(client, command: list[str], code: int) -> None
     with pytest.raises(ContainerError) as info:
         client.containers.run("busybox", command, remove=True)
     assert info.value.exit_status == code
+
+
+def test_missing_workdir_is_created_even_with_a_read_only_root(client) -> None:
+    assert run_output(client, "pwd", working_dir="/not/there", read_only=True).strip() == "/not/there"
