@@ -334,6 +334,13 @@ class ImageStore:
 
     # -- unpacked layers ------------------------------------------------------------------------
 
+    def layer_changes(self, ref_or_id: str) -> list[Any]:
+        """Per layer, bottom first: the files it added, changed and removed (``LayerChanges``)."""
+        from nbdock.image.layerfiles import replay
+
+        image = self.get(ref_or_id)
+        return replay((layer.diff_id, self.blobs.path(layer.digest)) for layer in image.layers)
+
     def layer_dirs(self, image: ImageRecord) -> list[Path]:
         """The image's unpacked layer directories, bottom first (unpacking each on first use)."""
         return [self._unpacked(layer) for layer in image.layers]
