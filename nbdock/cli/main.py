@@ -99,13 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("kind", choices=("busybox", "debian"))
     bootstrap.add_argument("--suite", default=None, help="Debian suite (default: the host's)")
     sub("demo", "a guided tour: local base image, isolation, detached containers, limits")
+    from nbdock.cli.build import add_build_parser
+
+    add_build_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from nbdock.cli import containers, demo, images
+    from nbdock.cli import build, containers, demo, images
 
     handlers = {
         "run": containers.run, "create": containers.create, "start": containers.start,
@@ -114,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "exec": containers.exec_, "inspect": containers.inspect, "images": images.images,
         "rmi": images.rmi, "import": images.import_, "tag": images.tag,
         "bootstrap": images.bootstrap, "demo": demo.run,
+        "build": build.build, "history": build.history,
     }
     try:
         return handlers[args.cmd](args)
