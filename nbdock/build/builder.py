@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,6 +131,10 @@ class Builder:
         if self._runtime is None:
             self._runtime = Runtime(self.state_dir / "containers")
             self._sweep(self._runtime)
+            trash = self.state_dir / "trash"
+            if trash.is_dir():  # left by a process that exited while deleting (steps_run)
+                for leftover in trash.iterdir():
+                    shutil.rmtree(leftover, ignore_errors=True)
         return self._runtime
 
     @staticmethod

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -138,10 +139,12 @@ def run_step(session: Session, state: StageState, instr: Run, argv: list[str],
         annotations={"nbdock.build": "1"},
     )
     runtime = session.runtime
+    exited = False
     try:
         runtime.create(spec)
         try:
             exit_code, tail = _attach(session, runtime.start(spec.id))
+            exited = True
             if exit_code != 0:
                 raise _failed(instr, argv, exit_code, tail, session)
             upper = runtime.paths(spec.id).upper
@@ -154,10 +157,29 @@ def run_step(session: Session, state: StageState, instr: Run, argv: list[str],
             session.indexes.save(layer.diff_id.removeprefix("sha256:"), index_from_dir(upper), {})
             return layer
         finally:
+            if exited and os.geteuid() == 0:  # rootless, the runtime knows how to delete
+                discard_later(runtime.paths(spec.id).upper, session.state_dir / "trash")
             runtime.remove(spec.id, force=True)
     finally:
         prepared.cleanup()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def discard_later(directory: Path, trash: Path) -> None:
+    """Move a finished container's upper dir aside and delete it in the background.
+
+    Deleting the thousands of files an ``apt-get install`` leaves costs a fifth of a second that
+    the next step need not wait for. A process that exits first leaves the rest in ``trash``,
+    which the next builder empties (``Builder._sweep``).
+    """
+    trash.mkdir(parents=True, exist_ok=True)
+    target = trash / f"{os.getpid()}-{secrets.token_hex(8)}"
+    try:
+        os.rename(directory, target)
+    except OSError:
+        return
+    threading.Thread(target=shutil.rmtree, args=(target,), kwargs={"ignore_errors": True},
+                     name="nbdock-build-trash", daemon=True).start()
 
 
 def _attach(session: Session, attachment: object) -> tuple[int, list[str]]:
