@@ -7,6 +7,7 @@ Kernels inherit this process's environment, so they use the session's private ``
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,23 @@ def quickstart_copy(tmp_path: Path) -> Path:
     target = tmp_path / QUICKSTART.name
     target.write_bytes(QUICKSTART.read_bytes())
     return target
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A headless page of Debian's chromium (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.integration.notebook.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+    need(os.path.exists(CHROMIUM), "chromium (apt-get install chromium)")
+    need_modules("playwright")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()

@@ -42,28 +42,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def jupyterlab(client: Any, quickstart_copy: Path, tmp_path: Path) -> Iterator[str]:
-    """A JupyterLab server on 127.0.0.1 over a scratch copy of the quickstart; yields its URL."""
+def serve(app: str, root_dir: Path, tmp_path: Path) -> Iterator[str]:
+    """JupyterLab (``app="jupyterlab"``) or Notebook 7 (``"notebook"``) on 127.0.0.1 over
+    ``root_dir``, with private settings and no token; yields its URL, stops it after."""
     need(os.path.exists(CHROMIUM), "chromium (apt-get install chromium)")
-    need_modules("jupyterlab", "playwright", "ipykernel")
+    need_modules(app, "playwright", "ipykernel")
     settings = tmp_path / "lab-settings"
     settings.mkdir()
     (settings / "overrides.json").write_text(json.dumps(OVERRIDES))
     port = free_port()
-    log = (tmp_path / "jupyterlab.log").open("w")
+    log = (tmp_path / f"{app}.log").open("w")
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
                JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
+    app_class = "LabApp" if app == "jupyterlab" else "JupyterNotebookApp"
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        [sys.executable, "-m", app, "--no-browser", "--allow-root",
          "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
          "--IdentityProvider.token=", "--ServerApp.password=",
-         f"--ServerApp.root_dir={quickstart_copy.parent}",
-         f"--LabApp.app_settings_dir={settings}",
-         f"--LabApp.user_settings_dir={tmp_path / 'user-settings'}",
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+         f"--ServerApp.root_dir={root_dir}",
+         f"--{app_class}.app_settings_dir={settings}",
+         f"--{app_class}.user_settings_dir={tmp_path / 'user-settings'}",
+         f"--{app_class}.workspaces_dir={tmp_path / 'workspaces'}",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--LabApp.expose_app_in_browser=True"],
+         f"--{app_class}.expose_app_in_browser=True"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -74,8 +75,8 @@ def jupyterlab(client: Any, quickstart_copy: Path, tmp_path: Path) -> Iterator[s
                 with urllib.request.urlopen(f"{url}/api/status", timeout=2):
                     break
             except OSError:
-                assert server.poll() is None, (tmp_path / "jupyterlab.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "JupyterLab did not start"
+                assert server.poll() is None, (tmp_path / f"{app}.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, f"{app} did not start"
                 time.sleep(0.2)
         yield url
     finally:
@@ -89,17 +90,9 @@ def jupyterlab(client: Any, quickstart_copy: Path, tmp_path: Path) -> Iterator[s
 
 
 @pytest.fixture
-def page(jupyterlab: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            yield page
-        finally:
-            browser.close()
+def jupyterlab(client: Any, quickstart_copy: Path, tmp_path: Path) -> Iterator[str]:
+    """A JupyterLab server on 127.0.0.1 over a scratch copy of the quickstart; yields its URL."""
+    yield from serve("jupyterlab", quickstart_copy.parent, tmp_path)
 
 
 # The notebook panel, found among the main area's widgets (``currentWidget`` follows focus, which
@@ -165,6 +158,7 @@ def test_quickstart_in_jupyterlab_layer_stack_and_status_widget(page: Any, jupyt
     assert not files.is_visible()
     run_row.locator("button.nbdock-layer-toggle").click()
     files.wait_for(state="visible")
+    assert "last-run.txt" in files.inner_text()  # the file tree of the RUN step's layer
     assert "hello from version 2 of the app" in run_row.locator(".nbdock-layer-output").inner_text()
     assert page.locator(".nbdock-exit-failed").count() == 1  # `cat /tmp/note` in a new container
 
