@@ -334,13 +334,14 @@ class Builder:
                 record = None
         tags = list(session.options.tags)
         if record is None:
-            # The first tag goes with the image in one store transaction; the others follow.
-            record = self.store.create_image(config, layers, tags.pop(0) if tags else None)
+            # The image and all its tags go in one store transaction.
+            record = self.store.create_image(config, layers, tags[0] if tags else None,
+                                             extra_tags=tags[1:])
             session.cache.remember_image(identity, record.id)
-        for tag in tags:
-            wanted = parse_reference(tag).familiar
-            if wanted not in record.repo_tags:
-                record = self.store.tag(record.id, tag)
+            return record
+        missing = [tag for tag in tags if parse_reference(tag).familiar not in record.repo_tags]
+        if missing:
+            record = self.store.tag(record.id, *missing)
         return record
 
 

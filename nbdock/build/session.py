@@ -131,17 +131,4 @@ class Session:
             empty = self.state_dir / "empty-layer"
             empty.mkdir(parents=True, exist_ok=True)
             return [str(empty)]
-        return [str(p) for p in unpacked_dirs(self.store, layers)]
-
-
-def unpacked_dirs(store: ImageStore, layers: list[LayerRecord]) -> list[Path]:
-    """``ImageStore.layer_dirs`` for a list of layers rather than a stored image.
-
-    The store unpacks per image; a build has intermediate states that are not images yet, so we
-    hand it a record holding just the layers (``layer_dirs`` reads nothing else).
-    """
-    from nbdock.image.records import ImageRecord
-
-    record = ImageRecord(id="", manifest_digest="", repo_tags=(), config={}, layers=tuple(layers),
-                         size=0, created="")
-    return store.layer_dirs(record)
+        return [str(p) for p in self.store.unpacked_dirs(layers)]

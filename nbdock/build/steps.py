@@ -120,7 +120,7 @@ class StageRunner:
         key = chain_key(parent, planned.inputs)
         hit = None if session.options.no_cache else session.cache.lookup(key)
         miss: Miss | None = None
-        if hit is not None and hit.layer is not None and not session.store.blobs.exists(hit.layer):
+        if hit is not None and hit.layer is not None and not session.store.has_layer(hit.layer):
             hit, miss = None, Miss("layer-gone", "its cached layer was deleted from the store")
         if hit is not None:
             layer = (LayerRecord(hit.layer, hit.layer, hit.size or 0)

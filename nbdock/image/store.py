@@ -23,11 +23,10 @@ mutations hold the ``lock`` file, files appear only by atomic rename.
 
 from __future__ import annotations
 
-import errno
 import io
-import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,8 +41,9 @@ from nbdock.errors import (
 from nbdock.image import oci, validate
 from nbdock.image._blobs import BlobStore
 from nbdock.image._db import ImageRow, IndexDB, LayerRow
-from nbdock.image._fsutil import StoreLock, TempArea, discard, syncfs, write_atomic
-from nbdock.image.digest import HEX64_RE, hex_of, require_sha256
+from nbdock.image._fsutil import StoreLock, TempArea, discard, write_atomic
+from nbdock.image._unpack import LayerDirs
+from nbdock.image.digest import HEX64_RE, hex_of, require_sha256, sha256_digest
 from nbdock.image.records import ImageRecord, LayerRecord, inspect_dict
 from nbdock.image.reference import Reference, parse_reference
 
@@ -66,10 +66,11 @@ def _archive() -> Any:
     return archive
 
 
-def _layers() -> Any:
-    from nbdock.image import layers
-
-    return layers
+def _tag_reference(text: str) -> Reference:
+    ref = parse_reference(text)
+    if ref.digest is not None:
+        raise InvalidReference(text, "cannot tag an image with a digest reference")
+    return ref
 
 
 def reproducible_created() -> str:
@@ -86,7 +87,7 @@ class ImageStore:
         self.temp = TempArea(self.root / "tmp")
         self.blobs = BlobStore(self.root, self.temp)
         self.layers_dir = self.root / "layers"
-        self.layers_dir.mkdir(exist_ok=True)
+        self._layer_dirs = LayerDirs(self.layers_dir, self.temp, self.blobs)
         self._lock = StoreLock(self.root / "lock")
         with self._lock.held():
             self.db = IndexDB(self.root / "index.db")
@@ -146,14 +147,18 @@ class ImageStore:
             raise ImageNotFound(original)  # none, or ambiguous
         return matches[0]
 
-    def _record(self, image_id: str) -> ImageRecord:
+    def _record(self, image_id: str, written: tuple[bytes, bytes] | None = None) -> ImageRecord:
+        """The image's record; ``written`` is its (config, manifest) bytes when this process just
+        stored them, sparing a re-read and re-hash of both blobs."""
         row = self.db.image(image_id)
         if row is None:
             raise ImageNotFound(image_id)
-        config = validate.parse_document(oci.MEDIA_TYPE_CONFIG, self.blobs.read_bytes(image_id))
-        manifest = validate.parse_document(
-            oci.MEDIA_TYPE_MANIFEST, self.blobs.read_bytes(row.manifest_digest)
+        config_bytes, manifest_bytes = written or (
+            self.blobs.read_bytes(image_id),
+            self.blobs.read_bytes(row.manifest_digest),
         )
+        config = validate.parse_document(oci.MEDIA_TYPE_CONFIG, config_bytes)
+        manifest = validate.parse_document(oci.MEDIA_TYPE_MANIFEST, manifest_bytes)
         validate.image_manifest(manifest)
         if manifest["config"]["digest"] != image_id:
             raise ImageStoreError(f"manifest {row.manifest_digest} does not describe {image_id}")
@@ -176,20 +181,63 @@ class ImageStore:
 
     # -- adding content -------------------------------------------------------------------------
 
-    def add_layer_from_tar(self, source: Path | str | BinaryIO) -> LayerRecord:
-        """Store a layer tar (plain or compressed) uncompressed; unpacking happens on first use."""
+    def add_layer_from_tar(
+        self, source: Path | str | BinaryIO, *, trusted: bool = False
+    ) -> LayerRecord:
+        """Store a layer tar (plain or compressed) uncompressed; unpacking happens on first use.
+
+        Untrusted input (imports, pulls) is re-read as a tar and refused if it is not one or names
+        paths outside the root. ``trusted`` skips that pass, for tars nbdock itself wrote (the
+        builder's layers): it costs ~50 µs a file, and extraction refuses unsafe entries anyway.
+        """
         with self._lock.held():
             with _archive().open_tar_stream(source) as plain:
                 digest, size = self.blobs.write_stream(plain)
-            try:
-                _compose().check_is_tar(self.blobs.path(digest))
-            except (InvalidArgument, UnsafeLayerError):
-                if self.db.layer(digest) is None:
-                    self.blobs.delete(digest)
-                raise
-            with self.db.transaction() as db:
-                IndexDB.add_layer(db, LayerRow(digest, digest, size, oci.MEDIA_TYPE_LAYER))
-            return LayerRecord(digest=digest, diff_id=digest, size=size)
+            if not trusted:
+                self._check_tar(digest)
+            return self._index_layer(digest, size)
+
+    def add_layer_from_file(self, path: Path | str, *, trusted: bool = False) -> LayerRecord:
+        """Store a finished, uncompressed layer tar by renaming it into ``blobs/`` — no copy.
+
+        ``path`` should come from ``temp_path`` (the store's own file system; elsewhere it is
+        copied). It is fsynced, hashed, checked as ``add_layer_from_tar`` checks (unless
+        ``trusted``) and moved; it is gone afterwards, whether or not this succeeded.
+        """
+        path = Path(path)
+        with self._lock.held():
+            if not trusted:
+                try:
+                    _compose().check_is_tar(path)
+                except BaseException:
+                    discard(path)
+                    raise
+            digest, size = self.blobs.adopt(path)
+            return self._index_layer(digest, size)
+
+    def temp_path(self, kind: str = "layer") -> Path:
+        """A fresh name in the store's temp area for a file to hand to ``add_layer_from_file``;
+        what a crashed writer leaves there is swept on the next open."""
+        return self.temp.name(kind)
+
+    def _check_tar(self, digest: str) -> None:
+        try:
+            _compose().check_is_tar(self.blobs.path(digest))
+        except (InvalidArgument, UnsafeLayerError):
+            if self.db.layer(digest) is None:
+                self.blobs.delete(digest)
+            raise
+
+    def _index_layer(self, digest: str, size: int) -> LayerRecord:
+        with self.db.transaction() as db:
+            IndexDB.add_layer(db, LayerRow(digest, digest, size, oci.MEDIA_TYPE_LAYER))
+        return LayerRecord(digest=digest, diff_id=digest, size=size)
+
+    def has_layer(self, diff_id: str) -> bool:
+        """Whether the layer is indexed and its blob is present (a cache hit may name a layer
+        that ``rmi`` has since deleted)."""
+        row = self.db.layer(diff_id)
+        return row is not None and self.blobs.exists(row.blob_digest)
 
     def import_rootfs(
         self,
@@ -216,18 +264,22 @@ class ImageStore:
             return self.create_image(image_config, [layer], reference)
 
     def create_image(
-        self, config: dict[str, Any], layers: list[LayerRecord], reference: str | None
+        self,
+        config: dict[str, Any],
+        layers: list[LayerRecord],
+        reference: str | None,
+        *,
+        extra_tags: Sequence[str] = (),
     ) -> ImageRecord:
         """Commit an image from an image config and stored layers (bottom first); tag it if asked.
 
         ``config`` may be partial: ``architecture``/``os``/``created`` default to this host and
         the reproducible time, ``rootfs`` is always rebuilt from ``layers``, and ``history``
         (one non-empty entry per layer) is made up when missing. An image without layers gets
-        the empty layer, since OCI manifests need at least one.
+        the empty layer, since OCI manifests need at least one. ``reference`` and
+        ``extra_tags`` are all set in the image's one index transaction.
         """
-        ref = parse_reference(reference) if reference else None
-        if ref is not None and ref.digest is not None:
-            raise InvalidReference(str(reference), "cannot tag an image with a digest reference")
+        refs = [_tag_reference(r) for r in ([reference] if reference else []) + list(extra_tags)]
         with self._lock.held():
             added_empty = not layers
             if added_empty:
@@ -236,7 +288,8 @@ class ImageStore:
             for layer in layers:
                 if self.db.layer(layer.diff_id) is None or not self.blobs.exists(layer.digest):
                     raise ImageStoreError(f"layer {layer.diff_id} is not in the store")
-            config_digest, config_size = self.blobs.write_bytes(oci.canonical_json(document))
+            config_bytes = oci.canonical_json(document)
+            config_digest, config_size = sha256_digest(config_bytes), len(config_bytes)
             manifest = oci.Manifest(
                 config=oci.Descriptor(oci.MEDIA_TYPE_CONFIG, config_digest, config_size),
                 layers=tuple(
@@ -245,7 +298,11 @@ class ImageStore:
                 ),
             )
             manifest_bytes = oci.canonical_json(manifest.to_json())
-            manifest_digest, manifest_size = self.blobs.write_bytes(manifest_bytes)
+            # Both blobs fsynced and renamed, their directory fsynced once, before the index
+            # names them: a crash leaves at worst unreferenced blobs.
+            (_, _), (manifest_digest, manifest_size) = self.blobs.write_many(
+                [config_bytes, manifest_bytes]
+            )
             row = ImageRow(
                 id=config_digest,
                 manifest_digest=manifest_digest,
@@ -256,22 +313,22 @@ class ImageStore:
             )
             with self.db.transaction() as db:
                 IndexDB.add_image(db, row, [layer.diff_id for layer in layers])
-                if ref is not None:
+                for ref in refs:
                     IndexDB.set_tag(db, _compose().tag_row(ref, config_digest))
             self._write_index()
-            return self._record(config_digest)
+            return self._record(config_digest, (config_bytes, manifest_bytes))
 
     # -- tags and removal -----------------------------------------------------------------------
 
-    def tag(self, ref_or_id: str, new_ref: str) -> ImageRecord:
-        """Point ``new_ref`` (``name[:tag]``, default ``latest``) at an image; moves the tag."""
-        ref = parse_reference(new_ref)
-        if ref.digest is not None:
-            raise InvalidReference(new_ref, "cannot tag an image with a digest reference")
+    def tag(self, ref_or_id: str, new_ref: str, *more: str) -> ImageRecord:
+        """Point ``new_ref`` (``name[:tag]``, default ``latest``) and any ``more`` at an image,
+        in one transaction; moves the tags."""
+        refs = [_tag_reference(r) for r in (new_ref, *more)]
         with self._lock.held():
             image_id, _ = self._resolve(ref_or_id)
             with self.db.transaction() as db:
-                IndexDB.set_tag(db, _compose().tag_row(ref, image_id))
+                for ref in refs:
+                    IndexDB.set_tag(db, _compose().tag_row(ref, image_id))
             self._write_index()
             return self._record(image_id)
 
@@ -320,17 +377,7 @@ class ImageStore:
             self.blobs.delete(row.manifest_digest)
         for layer in orphans:
             self.blobs.delete(layer.blob_digest)
-            self._discard_layer_dir(layer.diff_id)
-
-    def _discard_layer_dir(self, diff_id: str) -> None:
-        # Rename first: a crash mid-delete must not leave a half-empty dir that looks unpacked.
-        final = self.layers_dir / hex_of(diff_id)
-        trash = self.temp.name("trash")
-        try:
-            os.rename(final, trash)
-        except FileNotFoundError:
-            return
-        discard(trash)
+            self._layer_dirs.discard(layer.diff_id)
 
     # -- unpacked layers ------------------------------------------------------------------------
 
@@ -343,32 +390,15 @@ class ImageStore:
 
     def layer_dirs(self, image: ImageRecord) -> list[Path]:
         """The image's unpacked layer directories, bottom first (unpacking each on first use)."""
-        return [self._unpacked(layer) for layer in image.layers]
+        return self.unpacked_dirs(image.layers)
+
+    def unpacked_dirs(self, layers: Sequence[LayerRecord]) -> list[Path]:
+        """Unpacked directories of stored layers, in the given order (unpacking on first use):
+        for layer lists that are not (yet) images, such as a build's intermediate states."""
+        return [self._unpacked(layer) for layer in layers]
 
     def _unpacked(self, layer: LayerRecord) -> Path:
-        final = self.layers_dir / hex_of(layer.diff_id)
-        if final.is_dir():
-            return final
-        work = self.temp.make_dir("layer")
-        try:
-            os.chmod(work, 0o755)  # a tar without a "./" entry keeps this as the layer root's mode
-            with self.blobs.reader(layer.digest) as reader:
-                try:
-                    _layers().extract_layer(_archive().decompressed(reader), work, mode="overlay")  # type: ignore[arg-type]
-                except Exception:
-                    reader.verify(layer.digest)  # a corrupt blob explains a broken tar best
-                    raise
-                reader.verify(layer.digest)
-            syncfs(work)
-            try:
-                os.rename(work, final)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final.is_dir():
-                    raise
-                discard(work)  # another process unpacked it first
-        except BaseException:
-            discard(work)
-            raise
+        final, _ = self._layer_dirs.unpack(layer)
         with self.db.transaction() as db:
             IndexDB.set_unpacked(db, layer.diff_id)
         return final

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
+from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
-from nbdock.build.layertar import header, new_info
+from nbdock.build.layertar import header, new_info, open_tar, store_layer
+from nbdock.image.store import ImageStore
 
 
 @pytest.mark.parametrize(("name", "kind", "mode", "uid", "size", "link", "mtime"), [
@@ -35,3 +39,30 @@ def test_a_written_header_reads_back() -> None:
         [member] = tar.getmembers()
         assert (member.name, member.mode, member.uid, member.gid) == ("app/main.py", 0o640, 7, 8)
         assert tar.extractfile(member).read() == b"print"  # type: ignore[union-attr]
+
+
+def test_store_layer_hands_the_finished_file_to_the_store(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path / "image")
+    written: list[bytes] = []
+
+    def write(out: BinaryIO) -> None:
+        with open_tar(out) as tar:
+            info = new_info("big", tarfile.REGTYPE, 0o644, 0, 0, 0)
+            data = os.urandom(1 << 20)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        out.flush()
+        written.append(Path(f"/proc/self/fd/{out.fileno()}").read_bytes())
+
+    layer = store_layer(store, write)
+    assert store.blobs.path(layer.digest).read_bytes() == written[0]
+    assert layer.size == len(written[0]) and store.has_layer(layer.diff_id)
+    assert list(store.temp.path.iterdir()) == []
+
+    def broken(out: BinaryIO) -> None:
+        out.write(b"\0" * 512)
+        raise OSError("disk on fire")
+
+    with pytest.raises(OSError, match="disk on fire"):
+        store_layer(store, broken)
+    assert list(store.temp.path.iterdir()) == [] and store.blobs.all_digests() == [layer.digest]
