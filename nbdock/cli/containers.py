@@ -77,13 +77,15 @@ def run(args: argparse.Namespace) -> int:
             return attachment.exit_code
         print(container.id)
         return 0
-    attached = client.containers.run_attached(args.image, args.command or None, **options)
+    attached = client.containers.run_attached(
+        args.image, args.command or None, auto_remove=args.rm, **options
+    )
     code = _stream(attached, client)
-    if args.rm:
-        try:
+    if args.rm and client.engine.runtime.paths(attached.container_id).directory.exists():
+        try:  # the supervisor removes it before end-of-stream; this covers a failed start
             client.engine.runtime.remove(attached.container_id, force=True)
         except NotFound:
-            pass  # the supervisor may have removed it already
+            pass
     return code
 
 

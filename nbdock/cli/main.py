@@ -37,90 +37,130 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     add("command", nargs=argparse.REMAINDER, help="command and arguments")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Subcommand -> (help, aliases). ``build`` and ``history`` are defined in ``cli/build.py``.
+_COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "run": ("create and start a container", ()),
+    "create": ("create a container without starting it", ()),
+    "start": ("start a created or exited container", ()),
+    "ps": ("list containers", ()),
+    "logs": ("show a container's output", ()),
+    "stop": ("stop containers (stop signal, then SIGKILL)", ()),
+    "kill": ("send a signal to containers", ()),
+    "rm": ("remove containers", ()),
+    "wait": ("wait for containers to exit, print exit codes", ()),
+    "exec": ("run a command in a running container", ()),
+    "inspect": ("show low-level JSON of containers or images", ()),
+    "images": ("list images", ()),
+    "rmi": ("remove images", ()),
+    "import": ("make a one-layer image from a rootfs tarball ('-' reads stdin)", ()),
+    "tag": ("add a name to an image", ()),
+    "bootstrap": ("make a local base image: busybox or debian (no registry)", ()),
+    "demo": ("a guided tour: local base image, isolation, detached containers, limits", ()),
+}
+_BUILD_COMMANDS = ("build", "history")
+
+# Subcommand -> the module of its handler (imported only when that command runs) and its name.
+_HANDLERS: dict[str, tuple[str, str]] = {
+    "run": ("containers", "run"), "create": ("containers", "create"),
+    "start": ("containers", "start"), "ps": ("containers", "ps"), "logs": ("containers", "logs"),
+    "stop": ("containers", "stop"), "kill": ("containers", "kill"), "rm": ("containers", "rm"),
+    "wait": ("containers", "wait"), "exec": ("containers", "exec_"),
+    "inspect": ("containers", "inspect"), "images": ("images", "images"),
+    "rmi": ("images", "rmi"), "import": ("images", "import_"), "tag": ("images", "tag"),
+    "bootstrap": ("images", "bootstrap"), "demo": ("demo", "run"),
+    "build": ("build", "build"), "history": ("build", "history"),
+}
+
+
+def _define(name: str, parser: argparse.ArgumentParser) -> None:
+    """The arguments of one subcommand (``--help`` of run/create is long-only: -h is hostname)."""
+    add = parser.add_argument
+    if name in ("run", "create"):
+        add("--help", action="help", help="show this help message and exit")
+        _add_run_options(parser)
+    elif name == "start":
+        add("-a", "--attach", action="store_true", help="stream its output")
+        add("containers", nargs="+")
+    elif name == "ps":
+        add("-a", "--all", action="store_true", help="include stopped containers")
+        add("-q", "--quiet", action="store_true", help="only ids")
+    elif name == "logs":
+        add("-f", "--follow", action="store_true")
+        add("-t", "--timestamps", action="store_true")
+        add("container")
+    elif name == "stop":
+        add("-t", "--time", type=float, default=10.0, help="seconds before SIGKILL")
+        add("containers", nargs="+")
+    elif name == "kill":
+        add("-s", "--signal", default="KILL")
+        add("containers", nargs="+")
+    elif name == "rm":
+        add("-f", "--force", action="store_true", help="kill a running one first")
+        add("containers", nargs="+")
+    elif name == "wait":
+        add("containers", nargs="+")
+    elif name == "exec":
+        add("-e", "--env", action="append", default=[])
+        add("-w", "--workdir", default="")
+        add("-u", "--user", default=None)
+        add("container")
+        add("command", nargs=argparse.REMAINDER)
+    elif name == "inspect":
+        add("--type", choices=("container", "image"), default=None)
+        add("objects", nargs="+")
+    elif name == "images":
+        add("-q", "--quiet", action="store_true")
+    elif name == "rmi":
+        add("-f", "--force", action="store_true")
+        add("images", nargs="+")
+    elif name == "import":
+        add("-c", "--change", action="append", default=[],
+            help="Dockerfile instruction: CMD, ENTRYPOINT, ENV, WORKDIR, USER")
+        add("tarball")
+        add("reference", nargs="?")
+    elif name == "tag":
+        add("source")
+        add("target")
+    elif name == "bootstrap":
+        add("kind", choices=("busybox", "debian"))
+        add("--suite", default=None, help="Debian suite (default: the host's)")
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named by ``argv``, when it is the first word (else: build every parser)."""
+    if argv and argv[0] in _HANDLERS:
+        return argv[0]
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (``only``) just that subcommand's: a ``run`` needs no other, and
+    building all of them costs a few ms on every start. Help and errors read the same."""
     parser = argparse.ArgumentParser(prog="nbdock", description="A container engine for Jupyter.")
     parser.add_argument("--version", action="version", version="nbdock 0.1.0")
     commands = parser.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+    for name, (help_text, aliases) in _COMMANDS.items():
+        if only is None or only == name:
+            sub = commands.add_parser(name, help=help_text, aliases=list(aliases),
+                                      add_help=name not in ("run", "create"))
+            _define(name, sub)
+    if only is None or only in _BUILD_COMMANDS:
+        from nbdock.cli.build import add_build_parser
 
-    def sub(name: str, help_text: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, aliases=list(aliases),
-                                   add_help=name not in ("run", "create"))
-
-    run = sub("run", "create and start a container")
-    run.add_argument("--help", action="help", help="show this help message and exit")
-    _add_run_options(run)
-    create = sub("create", "create a container without starting it")
-    create.add_argument("--help", action="help", help="show this help message and exit")
-    _add_run_options(create)
-    start = sub("start", "start a created or exited container")
-    start.add_argument("-a", "--attach", action="store_true", help="stream its output")
-    start.add_argument("containers", nargs="+")
-    ps = sub("ps", "list containers")
-    ps.add_argument("-a", "--all", action="store_true", help="include stopped containers")
-    ps.add_argument("-q", "--quiet", action="store_true", help="only ids")
-    logs = sub("logs", "show a container's output")
-    logs.add_argument("-f", "--follow", action="store_true")
-    logs.add_argument("-t", "--timestamps", action="store_true")
-    logs.add_argument("container")
-    stop = sub("stop", "stop containers (stop signal, then SIGKILL)")
-    stop.add_argument("-t", "--time", type=float, default=10.0, help="seconds before SIGKILL")
-    stop.add_argument("containers", nargs="+")
-    kill = sub("kill", "send a signal to containers")
-    kill.add_argument("-s", "--signal", default="KILL")
-    kill.add_argument("containers", nargs="+")
-    rm = sub("rm", "remove containers")
-    rm.add_argument("-f", "--force", action="store_true", help="kill a running one first")
-    rm.add_argument("containers", nargs="+")
-    wait = sub("wait", "wait for containers to exit, print exit codes")
-    wait.add_argument("containers", nargs="+")
-    exec_ = sub("exec", "run a command in a running container")
-    exec_.add_argument("-e", "--env", action="append", default=[])
-    exec_.add_argument("-w", "--workdir", default="")
-    exec_.add_argument("-u", "--user", default=None)
-    exec_.add_argument("container")
-    exec_.add_argument("command", nargs=argparse.REMAINDER)
-    inspect = sub("inspect", "show low-level JSON of containers or images")
-    inspect.add_argument("--type", choices=("container", "image"), default=None)
-    inspect.add_argument("objects", nargs="+")
-    images = sub("images", "list images")
-    images.add_argument("-q", "--quiet", action="store_true")
-    rmi = sub("rmi", "remove images")
-    rmi.add_argument("-f", "--force", action="store_true")
-    rmi.add_argument("images", nargs="+")
-    import_ = sub("import", "make a one-layer image from a rootfs tarball ('-' reads stdin)")
-    import_.add_argument("-c", "--change", action="append", default=[],
-                         help="Dockerfile instruction: CMD, ENTRYPOINT, ENV, WORKDIR, USER")
-    import_.add_argument("tarball")
-    import_.add_argument("reference", nargs="?")
-    tag = sub("tag", "add a name to an image")
-    tag.add_argument("source")
-    tag.add_argument("target")
-    bootstrap = sub("bootstrap", "make a local base image: busybox or debian (no registry)")
-    bootstrap.add_argument("kind", choices=("busybox", "debian"))
-    bootstrap.add_argument("--suite", default=None, help="Debian suite (default: the host's)")
-    sub("demo", "a guided tour: local base image, isolation, detached containers, limits")
-    from nbdock.cli.build import add_build_parser
-
-    add_build_parser(commands)
+        add_build_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    from nbdock.cli import build, containers, demo, images
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen(words))
+    args = parser.parse_args(words)
+    module_name, function = _HANDLERS[args.cmd]
+    import importlib
 
-    handlers = {
-        "run": containers.run, "create": containers.create, "start": containers.start,
-        "ps": containers.ps, "logs": containers.logs, "stop": containers.stop,
-        "kill": containers.kill, "rm": containers.rm, "wait": containers.wait,
-        "exec": containers.exec_, "inspect": containers.inspect, "images": images.images,
-        "rmi": images.rmi, "import": images.import_, "tag": images.tag,
-        "bootstrap": images.bootstrap, "demo": demo.run,
-        "build": build.build, "history": build.history,
-    }
+    handler = getattr(importlib.import_module(f"nbdock.cli.{module_name}"), function)
     try:
-        return handlers[args.cmd](args)
+        return int(handler(args))
     except NbdockError as error:
         print(f"nbdock: {error}", file=sys.stderr)
         return 125 if args.cmd in ("run", "create", "start", "exec") else 1

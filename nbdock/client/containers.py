@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from nbdock.client import options as opts
 from nbdock.engine import Attachment, Engine, ExecRequest, RunOptions, logs
-from nbdock.errors import ContainerError, InvalidArgument
+from nbdock.errors import ContainerError, ContainerNotFound, InvalidArgument
 
 
 class ExecResult(NamedTuple):
@@ -187,7 +187,7 @@ class ContainerCollection:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def create(
+    def _create_id(
         self, image: str, command: str | Iterable[str] | None = None, *, name: str | None = None,
         environment: Mapping[str, str] | Iterable[str] | None = None,
         working_dir: str | None = None, user: str | None = None, hostname: str | None = None,
@@ -197,7 +197,7 @@ class ContainerCollection:
         nano_cpus: int | None = None, pids_limit: int | None = None,
         network_mode: str | None = None, network: str | None = None, auto_remove: bool = False,
         labels: Mapping[str, str] | None = None,
-    ) -> Container:
+    ) -> str:
         mode = network_mode or network or "none"
         if mode not in ("none", "host"):
             raise InvalidArgument(
@@ -222,14 +222,19 @@ class ContainerCollection:
             auto_remove=auto_remove,
             labels=dict(labels or {}),
         )
-        created = self._engine.create_container(run_options)
-        return Container(self._engine, created.id)
+        return self._engine.create_container(run_options).id
+
+    def create(self, image: str, command: str | Iterable[str] | None = None,
+               **create_options: Any) -> Container:
+        """docker-py's create: the container, made but not started."""
+        return Container(self._engine, self._create_id(image, command, **create_options))
 
     def run_attached(self, image: str, command: str | Iterable[str] | None = None,
                      **create_options: Any) -> AttachedRun:
         """Start and stream: the notebook and the CLI use this to show output as it comes."""
-        container = self.create(image, command, **create_options)
-        return AttachedRun(container.id, self._engine.start_container(container.id))
+        # Only the id: a Container handle would build its inspect JSON, unused on this path.
+        container_id = self._create_id(image, command, **create_options)
+        return AttachedRun(container_id, self._engine.start_container(container_id))
 
     def run(
         self, image: str, command: str | Iterable[str] | None = None, *, stdout: bool = True,
@@ -241,7 +246,9 @@ class ContainerCollection:
             container = self.create(image, command, auto_remove=remove, **create_options)
             container.start()
             return container
-        attached = self.run_attached(image, command, **create_options)
+        # With remove, the supervisor deletes the container before it closes the stream (off
+        # the caller's path); _remove_leftover covers a start that failed before it ran.
+        attached = self.run_attached(image, command, auto_remove=remove, **create_options)
         wanted = {name for name, flag in (("stdout", stdout), ("stderr", stderr)) if flag}
         if stream:
             return self._stream(attached, wanted, remove)
@@ -254,7 +261,7 @@ class ContainerCollection:
                 error_output.append(data)
         exit_code = attached.exit_code if attached.exit_code is not None else 125
         if remove:
-            self._engine.runtime.remove(attached.container_id, force=True)
+            self._remove_leftover(attached.container_id)
         if exit_code != 0:
             raise ContainerError(
                 attached.container_id, exit_code, list(opts.parse_command(command) or ()), image,
@@ -270,7 +277,16 @@ class ContainerCollection:
         finally:
             attached.attachment.close()
             if remove:
-                self._engine.runtime.remove(attached.container_id, force=True)
+                self._remove_leftover(attached.container_id)
+
+    def _remove_leftover(self, container_id: str) -> None:
+        """Remove unless the supervisor already did (its ``--rm`` runs before end-of-stream)."""
+        if not self._engine.runtime.paths(container_id).directory.exists():
+            return
+        try:
+            self._engine.runtime.remove(container_id, force=True)
+        except ContainerNotFound:
+            pass  # removed by the supervisor between our look and our removal
 
     def get(self, container_id: str) -> Container:
         return Container(self._engine, self._engine.runtime.resolve(container_id))

@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbdock import errors
 from nbdock.runtime.spec import ContainerSpec
 from nbdock.runtime.supervisor import ContainerPaths, launch
+
+if TYPE_CHECKING:  # imported on first use: a small caller (the CLI) never starts the server
+    import socket
+    import subprocess
 
 # A caller at least this big, or running threads, launches through the server.
 HEAVY_RSS_BYTES = 256 * 1024 * 1024
@@ -32,7 +33,13 @@ _MAX_MESSAGE = 1 << 16
 
 
 def caller_is_heavy() -> bool:
-    if threading.active_count() > 1:
+    """Python threads running, or a big resident set.
+
+    ``threading`` is looked up, not imported: a process that never imported it runs no Python
+    threads, and the CLI saves the import.
+    """
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
         return True
     try:
         with open("/proc/self/statm") as handle:
@@ -46,6 +53,8 @@ class ForkServer:
     """The caller's side: one server process per caller process, started on first use."""
 
     def __init__(self) -> None:
+        import threading
+
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -55,6 +64,9 @@ class ForkServer:
         alive = self._process is not None and self._process.poll() is None
         if self._socket is not None and self._owner_pid == os.getpid() and alive:
             return self._socket
+        import socket
+        import subprocess
+
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "nbdock.runtime.forkserver", str(theirs.fileno())],
@@ -70,6 +82,8 @@ class ForkServer:
             "directory": str(paths.directory),
             "env": {k: v for k, v in os.environ.items() if k.startswith("NBDOCK_")},
         }
+        import socket
+
         with self._lock:
             sock = self._ensure_started()
             sock.sendall(json.dumps(request).encode())
@@ -88,6 +102,8 @@ class ForkServer:
 
 
 def _serve(sock: socket.socket) -> None:
+    import socket
+
     while True:
         try:
             message = sock.recv(_MAX_MESSAGE)
@@ -112,4 +128,6 @@ def _serve(sock: socket.socket) -> None:
 
 
 if __name__ == "__main__":
+    import socket
+
     _serve(socket.socket(fileno=int(sys.argv[1])))

@@ -116,13 +116,14 @@ class Runtime:
         return sorted(
             entry.name
             for entry in self.root.iterdir()
-            if entry.is_dir() and (entry / "state.json").exists()
+            # ".removing-ID": being deleted (a supervisor's --rm may still be at it), not listed
+            if not entry.name.startswith(".") and entry.is_dir() and (entry / "state.json").exists()
         )
 
     def resolve(self, name_or_id: str) -> str:
         """A full id, a name, or a unique id prefix, as Docker accepts them."""
         name = name_or_id.lstrip("/")
-        if name and (self.root / name / "state.json").exists():
+        if name and not name.startswith(".") and (self.root / name / "state.json").exists():
             return name
         matches = []
         for container_id in self.ids():
@@ -290,8 +291,10 @@ class Runtime:
             open_cgroup(container_id, Limits()).destroy()
         directory = self.root / container_id
         marker = self.root / f".removing-{container_id}"
-        if directory.exists():
+        try:
             os.replace(directory, marker)  # atomic: the container vanishes from listings at once
+        except FileNotFoundError:
+            pass  # already gone (an auto-removing supervisor got there first)
         remove_tree(marker)  # rootless: files of subordinate ids need a pass in the user namespace
 
     def exec(

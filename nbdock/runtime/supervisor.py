@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import json
 import os
 import select
-import shutil
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +158,9 @@ def launch(paths: ContainerPaths, spec: ContainerSpec) -> int:
     first = os.fork()
     if first == 0:
         try:
+            # A collection would write to every tracked object's header: copy-on-write faults
+            # on the caller's whole heap. The supervisor and the init make no cycles worth it.
+            gc.disable()
             os.close(events_r)
             os.setsid()
             if os.fork() == 0:
@@ -194,6 +197,10 @@ class _Channel:
         try:
             logs.write_all(self.fd, data)
         except OSError:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
@@ -258,10 +265,6 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
         logs.write_all(log_fd, record)
         channel.send(record)
 
-    try:
-        cgroup = _open_cgroup(spec)
-    except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
-        return _finish_failed(paths, channel, emit, f"cgroup setup: {error}", init.EXIT_SETUP_FAILED, _record)
     # Our next child is PID 1 of a new PID namespace; we stay in the host's to supervise it.
     try:
         _new_pid_namespace(plan)
@@ -282,14 +285,26 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
         init.run(plan, sync_r, error_w)
     for fd in (out_w, err_w, sync_r, error_w):
         os.close(fd)
+    # The cgroup is made and joined while the init sets up its namespaces and filesystem (it
+    # waits on the sync pipe only before it unshares the cgroup namespace): both take
+    # milliseconds, so they overlap rather than add up.
+    step = "cgroup setup"
     try:
+        cgroup = _open_cgroup(spec)
+        step = "cgroup join"
         if cgroup is not None:
             cgroup.add_process(pid)
         os.write(sync_w, b"1")
-    except OSError as error:
+    except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        return _finish_failed(paths, channel, emit, f"cgroup join: {error}", init.EXIT_SETUP_FAILED, _record)
+        # An init that failed its own setup meanwhile (and so could not be joined) has the
+        # better explanation in the error pipe.
+        failure = _read_all(error_r)
+        if failure:
+            report = json.loads(failure)
+            return _finish_failed(paths, channel, emit, report["message"], report["exit_code"], _record)
+        return _finish_failed(paths, channel, emit, f"{step}: {error}", init.EXIT_SETUP_FAILED, _record)
     finally:
         os.close(sync_w)
     failure = _read_all(error_r)
@@ -316,8 +331,27 @@ def _run_container(paths: ContainerPaths, plan: init.InitPlan, channel: _Channel
     )
     channel.send(logs.event_frame(event="exited", exit_code=exit_code, oom_killed=oom))
     if final.auto_remove:
-        shutil.rmtree(paths.directory, ignore_errors=True)
+        _auto_remove(paths, channel)
     return exit_code
+
+
+def _auto_remove(paths: ContainerPaths, channel: _Channel) -> None:
+    """``--rm``: the container vanishes (one atomic rename) before the caller sees end-of-stream.
+
+    The caller of ``run(..., remove=True)`` reads until EOF, so renaming first and closing the
+    channel next lets it return with the container already gone, while the slow part (deleting
+    the upper layer's files) happens after, off its path. A supervisor killed before the
+    ``rmtree`` leaves a ``.removing-*`` directory that ``Runtime.cleanup`` finishes.
+    """
+    marker = paths.directory.parent / f".removing-{paths.directory.name}"
+    try:
+        os.replace(paths.directory, marker)
+    except OSError:
+        marker = paths.directory
+    channel.close()
+    import shutil  # only here, after the caller has its answer: keeps the CLI's imports small
+
+    shutil.rmtree(marker, ignore_errors=True)
 
 
 def _finish_failed(
@@ -330,7 +364,7 @@ def _finish_failed(
     )
     channel.send(logs.event_frame(event="failed", exit_code=exit_code, message=message))
     if final.auto_remove:
-        shutil.rmtree(paths.directory, ignore_errors=True)
+        _auto_remove(paths, channel)
     return exit_code
 
 

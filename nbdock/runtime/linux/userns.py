@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbdock.errors import RuntimeFailure, UnsupportedFeature
 from nbdock.runtime.linux import libc
+
+if TYPE_CHECKING:  # imported where used: a root `nbdock run` needs neither
+    import subprocess
 
 SUBUID = Path("/etc/subuid")
 SUBGID = Path("/etc/subgid")
@@ -116,6 +118,8 @@ def mapping_for(
 
 
 def _helper(name: str) -> str | None:
+    import shutil
+
     return shutil.which(name) or next(
         (p for p in (f"/usr/bin/{name}", f"/usr/sbin/{name}") if os.access(p, os.X_OK)), None
     )
@@ -137,6 +141,9 @@ def current_mapping() -> IdMapping:
         user = str(uid)
     wanted = os.environ.get(SUBIDS_ENV, "1") not in ("0", "no", "false")
     helpers = wanted and _helper("newuidmap") is not None and _helper("newgidmap") is not None
+    if helpers:
+        import subprocess  # noqa: F401 - loaded here so the forked supervisor inherits it
+
     return mapping_for(uid, gid, user, _read(SUBUID), _read(SUBGID), helpers)
 
 
@@ -154,6 +161,8 @@ def _start_helper(name: str, pid: int, ranges: tuple[IdRange, ...]) -> subproces
     if path is None:
         raise UnsupportedFeature(f"{name} is missing (Debian package uidmap)")
     argv = [path, str(pid)] + [str(v) for r in ranges for v in (r.inside, r.outside, r.count)]
+    import subprocess
+
     return subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, close_fds=True
     )
@@ -276,6 +285,8 @@ def remove_tree(path: Path) -> None:
     directory, a file owned by host uid 100999): the caller cannot delete those on the host, but
     root of a user namespace with the same mapping can, so the second pass runs in one.
     """
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
     if not os.path.lexists(path) or not is_rootless():
         return

@@ -131,3 +131,31 @@ def test_user_mistakes_get_one_clear_line(root: Path, args: tuple[str, ...], mes
     assert result.returncode != 0
     assert message in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_the_parser_built_for_one_subcommand_reads_argv_as_the_whole_one() -> None:
+    """``nbdock run`` builds only run's parser (a few ms per start): same namespace as before."""
+    from nbdock.cli.main import build_parser
+
+    for argv in (
+        ["run", "--rm", "-e", "A=1", "--name", "x", "-h", "host", "busybox", "sh", "-c", "exit 3"],
+        ["ps", "-a"], ["rm", "-f", "a", "b"], ["build", "-t", "x:1", "."], ["history", "busybox"],
+    ):
+        assert vars(build_parser(argv[0]).parse_args(argv)) == vars(build_parser().parse_args(argv))
+
+
+def test_unknown_command_and_help_still_list_every_subcommand(root: Path) -> None:
+    listing = nbdock(root, "--help").stdout.decode()
+    for name in ("run", "ps", "build", "history", "bootstrap", "demo"):
+        assert name in listing
+    wrong = nbdock(root, "no-such-command", check=False)
+    assert wrong.returncode == 2
+    assert "invalid choice" in wrong.stderr.decode()
+
+
+def test_run_rm_leaves_no_container_behind(root: Path) -> None:
+    before = nbdock(root, "ps", "-aq").stdout.decode().split()
+    assert nbdock(root, "run", "--rm", "busybox", "echo", "gone").stdout == b"gone\n"
+    failed = nbdock(root, "run", "--rm", "busybox", "no-such-command", check=False)
+    assert failed.returncode == 127
+    assert nbdock(root, "ps", "-aq").stdout.decode().split() == before
