@@ -12,7 +12,6 @@ import contextlib
 import ctypes
 import fcntl
 import os
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -60,7 +59,7 @@ class TempArea:
         path.mkdir(parents=True, exist_ok=True)
 
     def name(self, kind: str) -> Path:
-        return self.path / f"{os.getpid()}.{secrets.token_hex(6)}.{kind}"
+        return self.path / f"{os.getpid()}.{os.urandom(6).hex()}.{kind}"
 
     def make_dir(self, kind: str) -> Path:
         path = self.name(kind)

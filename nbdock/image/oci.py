@@ -9,7 +9,7 @@ store trusts it.
 from __future__ import annotations
 
 import json
-import platform
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,7 @@ def canonical_json(document: Any) -> bytes:
 
 def host_platform() -> tuple[str, str | None]:
     """``(architecture, variant)`` of this machine in OCI (GOARCH) terms."""
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()
     return _GOARCH.get(machine, (machine, None))
 
 
