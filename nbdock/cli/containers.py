@@ -15,29 +15,9 @@ from nbdock.errors import InvalidArgument, NbdockError, NotFound
 
 
 def _create_options(args: argparse.Namespace) -> dict[str, Any]:
-    entrypoint: Any = args.entrypoint
-    if entrypoint is not None and entrypoint != "":
-        entrypoint = [entrypoint]
-    labels = {}
-    for item in args.label:
-        key, _, value = item.partition("=")
-        labels[key] = value
-    return {
-        "name": args.name or None,
-        "environment": args.env,
-        "working_dir": args.workdir or None,
-        "user": args.user,
-        "hostname": args.hostname or None,
-        "entrypoint": entrypoint,
-        "volumes": args.volume,
-        "tmpfs": args.tmpfs,
-        "read_only": args.read_only,
-        "mem_limit": args.memory,
-        "cpus": args.cpus,
-        "pids_limit": args.pids_limit,
-        "network_mode": args.network,
-        "labels": labels,
-    }
+    from nbdock.client.options import run_kwargs
+
+    return run_kwargs(args)
 
 
 def _stream(attached: AttachedRun, client: Client) -> int:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from nbdock.client.humanize import human_duration, human_size
+
+__all__ = ["human_duration", "human_size", "since", "table"]
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
@@ -25,31 +29,3 @@ def since(iso: str) -> float:
     except ValueError:
         return 0.0
     return max(0.0, time.time() - stamp)
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's go-units HumanDuration wording."""
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds" if int(seconds) != 1 else "1 second"
-    minutes = seconds / 60
-    if minutes < 60:
-        return f"{int(minutes)} minutes" if int(minutes) != 1 else "About a minute"
-    hours = minutes / 60
-    if hours < 48:
-        return f"{int(hours)} hours" if int(hours) != 1 else "About an hour"
-    days = hours / 24
-    if days < 14:
-        return f"{int(days)} days"
-    return f"{int(days / 7)} weeks"
-
-
-def human_size(size: int) -> str:
-    """Docker's decimal units (docker images shows 4.26MB, not MiB)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.3g}{unit}"
-        value /= 1000
-    return f"{value:.3g}TB"

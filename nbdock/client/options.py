@@ -123,3 +123,38 @@ def parse_command(command: str | Iterable[str] | None) -> tuple[str, ...] | None
 
         return tuple(shlex.split(command))
     return tuple(command)
+
+
+def parse_labels(items: Iterable[str]) -> dict[str, str]:
+    labels = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid label {item!r}", hint="use KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+def run_kwargs(args: Any) -> dict[str, Any]:
+    """``docker run``'s options as parsed by a front end (the CLI's argparse, the notebook's
+    magic_arguments: attributes ``name env workdir user hostname entrypoint volume tmpfs
+    read_only memory cpus pids_limit network label``) → ``containers.create`` keyword arguments."""
+    entrypoint: Any = args.entrypoint
+    if entrypoint:  # one word, as `docker run --entrypoint`; "" clears the image's
+        entrypoint = [entrypoint]
+    return {
+        "name": args.name or None,
+        "environment": list(args.env),
+        "working_dir": args.workdir or None,
+        "user": args.user,
+        "hostname": args.hostname or None,
+        "entrypoint": entrypoint,
+        "volumes": list(args.volume),
+        "tmpfs": list(args.tmpfs),
+        "read_only": args.read_only,
+        "mem_limit": args.memory,
+        "cpus": args.cpus,
+        "pids_limit": args.pids_limit,
+        "network_mode": args.network,
+        "labels": parse_labels(args.label),
+    }

@@ -16,6 +16,9 @@ from typing import Any
 
 from IPython.display import display
 
+from nbdock.client.humanize import human_duration as human_duration  # re-exported
+from nbdock.client.humanize import human_size as _docker_size
+
 GREEN = "#1a7f37"
 RED = "#cf222e"
 GREY = "#6e7781"
@@ -97,30 +100,8 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def human_size(size: int | None) -> str:
-    """Docker's decimal units (``docker images`` shows 4.26MB, not MiB)."""
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.3g}{unit}"
-        value /= 1000
-    return f"{value:.3g}TB"
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's go-units HumanDuration wording, for HTML only (it changes every second)."""
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds" if int(seconds) != 1 else "1 second"
-    minutes = seconds / 60
-    if minutes < 60:
-        return f"{int(minutes)} minutes" if int(minutes) != 1 else "About a minute"
-    hours = minutes / 60
-    if hours < 48:
-        return f"{int(hours)} hours" if int(hours) != 1 else "About an hour"
-    return f"{int(hours / 24)} days"
+    """Docker's decimal units; ``-`` for a step that made no layer."""
+    return "-" if size is None else _docker_size(size)
 
 
 def clock(seconds: float) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument
 
+from nbdock.client.options import run_kwargs
+
 _RUN_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("-d", "--detach"), dict(action="store_true",
                               help="run in the background and show a live status widget")),
@@ -96,35 +98,10 @@ def _take_image_from_names(args: argparse.Namespace, words: list[str]) -> None:
 
 
 def create_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments ``client.containers.create``/``run`` take."""
-    volumes = list(args.volume)
-    workdir = args.workdir
+    """The keyword arguments ``client.containers.create``/``run`` take (``--mount-cwd`` added)."""
+    options = run_kwargs(args)
     if args.mount_cwd:
         cwd = os.getcwd()
-        volumes.append(f"{cwd}:{cwd}")
-        workdir = workdir or cwd
-    labels = {}
-    for item in args.label:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise UsageError(f"--label {item!r}: use KEY=VALUE")
-        labels[key] = value
-    entrypoint: Any = args.entrypoint
-    if entrypoint:
-        entrypoint = [entrypoint]
-    return {
-        "name": args.name,
-        "environment": list(args.env),
-        "working_dir": workdir,
-        "user": args.user,
-        "hostname": args.hostname,
-        "entrypoint": entrypoint,
-        "volumes": volumes,
-        "tmpfs": list(args.tmpfs),
-        "read_only": args.read_only,
-        "mem_limit": args.memory,
-        "cpus": args.cpus,
-        "pids_limit": args.pids_limit,
-        "network_mode": args.network,
-        "labels": labels,
-    }
+        options["volumes"].append(f"{cwd}:{cwd}")
+        options["working_dir"] = options["working_dir"] or cwd
+    return options
