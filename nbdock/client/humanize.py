@@ -14,18 +14,27 @@ def human_size(size: int) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """go-units' HumanDuration: ``Less than a second``, ``About a minute``, ``3 hours``, ..."""
+    """go-units' HumanDuration: ``Less than a second``, ``About a minute``, ``3 weeks``, ..."""
     if seconds < 1:
         return "Less than a second"
+    if int(seconds) == 1:
+        return "1 second"
     if seconds < 60:
-        return f"{int(seconds)} seconds" if int(seconds) != 1 else "1 second"
-    minutes = seconds / 60
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
     if minutes < 60:
-        return f"{int(minutes)} minutes" if int(minutes) != 1 else "About a minute"
-    hours = minutes / 60
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
     if hours < 48:
-        return f"{int(hours)} hours" if int(hours) != 1 else "About an hour"
-    days = hours / 24
-    if days < 14:
-        return f"{int(days)} days"
-    return f"{int(days / 7)} weeks"
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // (24 * 7)} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // (24 * 30)} months"
+    return f"{hours // (24 * 365)} years"
