@@ -8,7 +8,11 @@ Use ``need(condition, what)`` for that, never ``pytest.skip`` directly.
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +48,35 @@ def nbdock_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("NBDOCK_ROOT", str(root))
     return root
+
+
+@contextmanager
+def private_engine_root(root: Path) -> Iterator[Path]:
+    """``NBDOCK_ROOT=root`` for the block (kernels and CLIs started inside inherit it), for
+    tests that run real containers: needs root and busybox-static."""
+    need(os.geteuid() == 0, "root (containers need namespaces, mounts and cgroups)")
+    need(shutil.which("busybox") is not None or os.path.exists("/bin/busybox"),
+         "busybox-static (apt-get install busybox-static)")
+    previous = os.environ.get("NBDOCK_ROOT")
+    os.environ["NBDOCK_ROOT"] = str(root)
+    try:
+        yield root
+    finally:
+        if previous is None:
+            os.environ.pop("NBDOCK_ROOT", None)
+        else:
+            os.environ["NBDOCK_ROOT"] = previous
+
+
+@contextmanager
+def busybox_client(root: Path) -> Iterator[Any]:
+    """A client on ``root`` with the busybox image; removes its containers afterwards."""
+    import nbdock
+
+    client = nbdock.from_env(root)
+    client.images.bootstrap("busybox")
+    try:
+        yield client
+    finally:
+        for container in client.containers.list(all=True):
+            container.remove(force=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from nbdock.errors import DigestMismatch, ImageStoreError
-from nbdock.image._fsutil import TempArea, discard, fsync_dir
+from nbdock.image._fsutil import TempArea, discard, fsync_dir, replace_with_bytes
 from nbdock.image.digest import CHUNK, SHA256_PREFIX, HashingReader, hex_of, sha256_digest
 
 _THREADED_SYNC_MIN = 8 << 20
@@ -81,17 +81,7 @@ class BlobStore:
             final = self.path(digest)
             if final.is_file() and final.stat().st_size == len(data):
                 continue
-            tmp = self._temp.name("blob")
-            try:
-                with open(tmp, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, final)
-            except BaseException:
-                discard(tmp)
-                raise
+            replace_with_bytes(final, data, self._temp, "blob")
             renamed = True
         if renamed:
             fsync_dir(self.dir)

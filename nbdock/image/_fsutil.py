@@ -95,9 +95,10 @@ def discard(path: Path) -> None:
         pass
 
 
-def write_atomic(path: Path, data: bytes, temp: TempArea) -> None:
-    """Replace ``path`` with ``data``: temp file, fsync, rename, fsync the directory."""
-    tmp = temp.name("file")
+def replace_with_bytes(path: Path, data: bytes, temp: TempArea, kind: str = "file") -> None:
+    """Put ``data`` at ``path`` whole or not at all: temp file, fsync, rename. The caller fsyncs
+    the directory (once, when it renames several files into it)."""
+    tmp = temp.name(kind)
     try:
         with open(tmp, "wb") as out:
             out.write(data)
@@ -108,6 +109,11 @@ def write_atomic(path: Path, data: bytes, temp: TempArea) -> None:
     except BaseException:
         discard(tmp)
         raise
+
+
+def write_atomic(path: Path, data: bytes, temp: TempArea) -> None:
+    """Replace ``path`` with ``data``: temp file, fsync, rename, fsync the directory."""
+    replace_with_bytes(path, data, temp)
     fsync_dir(path.parent)
 
 

@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import need
+from tests.conftest import busybox_client, private_engine_root
 
 
 @pytest.fixture(scope="module")
 def engine_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    need(os.geteuid() == 0, "root (containers need namespaces, mounts and cgroups)")
-    need(shutil.which("busybox") is not None or os.path.exists("/bin/busybox"),
-         "busybox-static (apt-get install busybox-static)")
-    root = tmp_path_factory.mktemp("nb-engine")
-    previous = os.environ.get("NBDOCK_ROOT")
-    os.environ["NBDOCK_ROOT"] = str(root)
-    yield root
-    if previous is None:
-        os.environ.pop("NBDOCK_ROOT", None)
-    else:
-        os.environ["NBDOCK_ROOT"] = previous
+    with private_engine_root(tmp_path_factory.mktemp("nb-engine")) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
 def client(engine_root: Path) -> Iterator[Any]:
-    import nbdock
-
-    client = nbdock.from_env(engine_root)
-    client.images.bootstrap("busybox")
-    yield client
-    for container in client.containers.list(all=True):
-        container.remove(force=True)
+    with busybox_client(engine_root) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
