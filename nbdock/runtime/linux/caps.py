@@ -50,15 +50,6 @@ def capability_mask(names: Iterable[str]) -> int:
     return mask
 
 
-def bounding_set() -> int:
-    """The calling process's bounding set, from /proc (root's may lack some caps, e.g. here 24)."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("CapBnd:"):
-                return int(line.split()[1], 16)
-    return 0
-
-
 def drop_bounding_and_ambient(keep: int, highest: int) -> None:
     """Drop every capability outside ``keep`` from the bounding set and clear ambient ones.
 
