@@ -295,6 +295,12 @@ class ContainerCollection:
         states = self._engine.runtime.list()
         chosen = [s for s in states if all or s.status == "running"]
         chosen.sort(key=lambda s: s.created, reverse=True)
-        return [Container(self._engine, s.id) for s in chosen]
+        containers = []
+        for current in chosen:
+            try:
+                containers.append(Container(self._engine, current.id))
+            except ContainerNotFound:
+                continue  # removed (e.g. by its --rm supervisor) while we were listing
+        return containers
 
 

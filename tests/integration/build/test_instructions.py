@@ -120,6 +120,7 @@ def test_build_containers_never_show_in_ps(client, ctx: Path) -> None:
     write_context(ctx, "FROM busybox\nRUN echo in a build container\n")
     before = {c.id for c in client.containers.list(all=True)}
     build(client, ctx, nocache=True)
-    assert {c.id for c in client.containers.list(all=True)} == before
+    # (other tests' --rm containers may vanish meanwhile: what matters is that none appeared)
+    assert {c.id for c in client.containers.list(all=True)} - before == set()
     leftovers = list((client.engine.root / "build" / "containers").glob("*/state.json"))
     assert leftovers == []
