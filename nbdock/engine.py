@@ -27,7 +27,7 @@ from nbdock.runtime.state import State
 # import only the engine (the design's layering rule, checked by tests/unit/test_layering.py).
 __all__ = [
     "Attachment", "Engine", "ExecRequest", "ImageRecord", "Limits", "Mount", "RunOptions", "State",
-    "logs",
+    "logs", "parse_signal",
 ]
 
 _ADJECTIVES = (
@@ -71,16 +71,21 @@ def _merge_env(image_env: list[str], overrides: tuple[str, ...]) -> tuple[str, .
     return tuple(f"{k}={v}" for k, v in merged.items())
 
 
-def _stop_signal(value: Any) -> int:
-    if not value:
-        return int(signal.SIGTERM)
-    text = str(value).upper()
+def parse_signal(value: str | int) -> int:
+    """``SIGTERM``, ``term``, ``15`` or 15 → 15, as ``docker kill -s`` and STOPSIGNAL take it."""
+    if isinstance(value, int):
+        return value
+    text = value.upper()
     if text.isdigit():
         return int(text)
     try:
         return int(signal.Signals[text if text.startswith("SIG") else f"SIG{text}"])
     except KeyError:
-        raise InvalidArgument(f"invalid stop signal {value!r}") from None
+        raise InvalidArgument(f"invalid signal {value!r}", hint="e.g. SIGTERM, KILL or 9") from None
+
+
+def _stop_signal(value: Any) -> int:
+    return parse_signal(str(value)) if value else int(signal.SIGTERM)
 
 
 def command_for(config: dict[str, Any], options: RunOptions) -> list[str]:

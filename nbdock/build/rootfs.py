@@ -24,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from nbdock.image.difftar import overlay_xattr
+
 _MAX_LINKS = 40
 WHITEOUT = "w"
 
@@ -75,9 +77,9 @@ def node_from_stat(path: str, st: os.stat_result) -> Node:
     mode = st.st_mode
     perm = stat.S_IMODE(mode)
     if stat.S_ISDIR(mode):
-        return Node("d", perm, st.st_uid, st.st_gid, 0, opaque=_xattr(path, "overlay.opaque") == b"y")
+        return Node("d", perm, st.st_uid, st.st_gid, 0, opaque=overlay_xattr(path, "overlay.opaque") == b"y")
     if stat.S_ISREG(mode):
-        if st.st_size == 0 and _xattr(path, "overlay.whiteout") is not None:
+        if st.st_size == 0 and overlay_xattr(path, "overlay.whiteout") is not None:
             return Node(WHITEOUT)
         return Node("f", perm, st.st_uid, st.st_gid, st.st_size)
     if stat.S_ISLNK(mode):
@@ -89,13 +91,6 @@ def node_from_stat(path: str, st: os.stat_result) -> Node:
     return Node("p", perm, st.st_uid, st.st_gid)
 
 
-def _xattr(path: str, suffix: str) -> bytes | None:
-    for namespace in ("trusted.", "user."):
-        try:
-            return os.getxattr(path, namespace + suffix, follow_symlinks=False)
-        except OSError:
-            continue
-    return None
 
 
 class TarIndex:

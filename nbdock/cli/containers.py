@@ -10,7 +10,7 @@ from typing import Any
 
 from nbdock.cli.fmt import human_duration, since, table
 from nbdock.client import Client, from_env
-from nbdock.client.containers import AttachedRun, _signal_number, format_timestamp
+from nbdock.client.containers import AttachedRun, format_timestamp, parse_signal
 from nbdock.errors import InvalidArgument, NbdockError, NotFound
 
 
@@ -150,7 +150,7 @@ def stop(args: argparse.Namespace) -> int:
 
 
 def kill(args: argparse.Namespace) -> int:
-    number = _signal_number(args.signal)
+    number = parse_signal(args.signal)
     return _each(args, lambda c: c.kill(number))
 
 

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import signal as signals
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from nbdock.client import options as opts
-from nbdock.engine import Attachment, Engine, ExecRequest, RunOptions, logs
+from nbdock.engine import Attachment, Engine, ExecRequest, RunOptions, logs, parse_signal
 from nbdock.errors import ContainerError, ContainerNotFound, InvalidArgument
 
 
 class ExecResult(NamedTuple):
     exit_code: int
     output: Any  # bytes, or (stdout, stderr) with demux=True
-
-
-def _signal_number(value: str | int) -> int:
-    if isinstance(value, int):
-        return value
-    text = value.upper()
-    if text.isdigit():
-        return int(text)
-    try:
-        return int(signals.Signals[text if text.startswith("SIG") else f"SIG{text}"])
-    except KeyError:
-        raise InvalidArgument(f"invalid signal {value!r}", hint="e.g. SIGTERM, KILL or 9") from None
 
 
 class Container:
@@ -76,7 +63,7 @@ class Container:
         return {"StatusCode": final.exit_code if final.exit_code is not None else -1, "Error": error}
 
     def kill(self, signal: str | int = "SIGKILL") -> None:
-        self._engine.runtime.kill(self.id, _signal_number(signal))
+        self._engine.runtime.kill(self.id, parse_signal(signal))
         self.reload()
 
     def stop(self, timeout: float = 10) -> None:

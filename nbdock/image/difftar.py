@@ -131,7 +131,7 @@ class _Writer:
             else:
                 tar.add(info)
             if info.isdir():
-                if _xattr(path, "overlay.opaque") == b"y":
+                if overlay_xattr(path, "overlay.opaque") == b"y":
                     tar.add(self._marker(name + "/.wh..wh..opq", st))
                 self.walk(tar, path, name + "/")
 
@@ -179,10 +179,14 @@ class _Writer:
 def _is_whiteout(path: Path, st: os.stat_result) -> bool:
     if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
         return True
-    return stat.S_ISREG(st.st_mode) and st.st_size == 0 and _xattr(path, "overlay.whiteout") is not None
+    if not stat.S_ISREG(st.st_mode) or st.st_size != 0:
+        return False
+    return overlay_xattr(path, "overlay.whiteout") is not None
 
 
-def _xattr(path: Path, suffix: str) -> bytes | None:
+def overlay_xattr(path: str | Path, suffix: str) -> bytes | None:
+    """An overlayfs xattr (``overlay.opaque``, ``overlay.whiteout``) in either namespace:
+    ``trusted.`` as root, ``user.`` for layers made with the ``userxattr`` option."""
     for namespace in ("trusted.", "user."):
         try:
             return os.getxattr(path, namespace + suffix, follow_symlinks=False)
