@@ -80,3 +80,4 @@ def busybox_client(root: Path) -> Iterator[Any]:
     finally:
         for container in client.containers.list(all=True):
             container.remove(force=True)
+        client.close()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbdock.cli.fmt import human_duration, since, table
 from nbdock.client import Client, from_env
 from nbdock.client.containers import AttachedRun, format_timestamp, parse_signal
 from nbdock.errors import InvalidArgument, NbdockError, NotFound
+
+if TYPE_CHECKING:  # handlers get argparse's namespace, or quickparse's for a plain `run`
+    import argparse
 
 
 def _create_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,63 +1,23 @@
 """``nbdock``: the command line, shaped like ``docker``'s, over the Python client.
 
-The parser lives here; handlers live in ``containers.py`` and ``images.py``. Every ``NbdockError``
-becomes one ``nbdock: message`` line on stderr and Docker's exit codes (125 for run's own errors),
-never a traceback.
+The parser lives in ``parser.py`` (``quickparse.py`` reads a plain ``nbdock run`` without
+argparse); handlers live in ``containers.py``, ``images.py`` and ``build.py``. Every
+``NbdockError`` becomes one ``nbdock: message`` line on stderr and Docker's exit codes (125 for
+run's own errors), never a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
+import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nbdock.errors import NbdockError
 
-
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--rm", action="store_true", help="remove the container when it exits")
-    add("-d", "--detach", action="store_true", help="run in the background, print the id")
-    add("--name", default="", help="name the container")
-    add("-e", "--env", action="append", default=[], metavar="K=V", help="set an environment var")
-    add("-w", "--workdir", default="", help="working directory inside the container")
-    add("-u", "--user", default=None, help="USER[:GROUP] (names from the image's /etc/passwd)")
-    add("--hostname", "-h", default="", help="container hostname (default: short id)")
-    add("--entrypoint", default=None, help="override the image's ENTRYPOINT ('' clears it)")
-    add("-v", "--volume", action="append", default=[], metavar="HOST:CTR[:ro]", help="bind mount")
-    add("--tmpfs", action="append", default=[], metavar="PATH[:OPTS]", help="mount a tmpfs")
-    add("--read-only", action="store_true", help="mount the root filesystem read-only")
-    add("-m", "--memory", default=None, help="memory limit, e.g. 32m (no swap beyond it)")
-    add("--cpus", default=None, help="number of CPUs, e.g. 0.5")
-    add("--pids-limit", type=int, default=None, help="maximum number of processes")
-    add("--network", "--net", default="none", choices=("none", "host"), help="network mode")
-    add("--label", "-l", action="append", default=[], metavar="K=V", help="set a label")
-    add("image", help="image reference, e.g. busybox or debian:bookworm")
-    add("command", nargs=argparse.REMAINDER, help="command and arguments")
-
-
-# Subcommand -> (help, aliases). ``build`` and ``history`` are defined in ``cli/build.py``.
-_COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "run": ("create and start a container", ()),
-    "create": ("create a container without starting it", ()),
-    "start": ("start a created or exited container", ()),
-    "ps": ("list containers", ()),
-    "logs": ("show a container's output", ()),
-    "stop": ("stop containers (stop signal, then SIGKILL)", ()),
-    "kill": ("send a signal to containers", ()),
-    "rm": ("remove containers", ()),
-    "wait": ("wait for containers to exit, print exit codes", ()),
-    "exec": ("run a command in a running container", ()),
-    "inspect": ("show low-level JSON of containers or images", ()),
-    "images": ("list images", ()),
-    "rmi": ("remove images", ()),
-    "import": ("make a one-layer image from a rootfs tarball ('-' reads stdin)", ()),
-    "tag": ("add a name to an image", ()),
-    "bootstrap": ("make a local base image: busybox or debian (no registry)", ()),
-    "demo": ("a guided tour: local base image, isolation, detached containers, limits", ()),
-}
-_BUILD_COMMANDS = ("build", "history")
+if TYPE_CHECKING:
+    import argparse
 
 # Subcommand -> the module of its handler (imported only when that command runs) and its name.
 _HANDLERS: dict[str, tuple[str, str]] = {
@@ -72,60 +32,6 @@ _HANDLERS: dict[str, tuple[str, str]] = {
 }
 
 
-def _define(name: str, parser: argparse.ArgumentParser) -> None:
-    """The arguments of one subcommand (``--help`` of run/create is long-only: -h is hostname)."""
-    add = parser.add_argument
-    if name in ("run", "create"):
-        add("--help", action="help", help="show this help message and exit")
-        _add_run_options(parser)
-    elif name == "start":
-        add("-a", "--attach", action="store_true", help="stream its output")
-        add("containers", nargs="+")
-    elif name == "ps":
-        add("-a", "--all", action="store_true", help="include stopped containers")
-        add("-q", "--quiet", action="store_true", help="only ids")
-    elif name == "logs":
-        add("-f", "--follow", action="store_true")
-        add("-t", "--timestamps", action="store_true")
-        add("container")
-    elif name == "stop":
-        add("-t", "--time", type=float, default=10.0, help="seconds before SIGKILL")
-        add("containers", nargs="+")
-    elif name == "kill":
-        add("-s", "--signal", default="KILL")
-        add("containers", nargs="+")
-    elif name == "rm":
-        add("-f", "--force", action="store_true", help="kill a running one first")
-        add("containers", nargs="+")
-    elif name == "wait":
-        add("containers", nargs="+")
-    elif name == "exec":
-        add("-e", "--env", action="append", default=[])
-        add("-w", "--workdir", default="")
-        add("-u", "--user", default=None)
-        add("container")
-        add("command", nargs=argparse.REMAINDER)
-    elif name == "inspect":
-        add("--type", choices=("container", "image"), default=None)
-        add("objects", nargs="+")
-    elif name == "images":
-        add("-q", "--quiet", action="store_true")
-    elif name == "rmi":
-        add("-f", "--force", action="store_true")
-        add("images", nargs="+")
-    elif name == "import":
-        add("-c", "--change", action="append", default=[],
-            help="Dockerfile instruction: CMD, ENTRYPOINT, ENV, WORKDIR, USER")
-        add("tarball")
-        add("reference", nargs="?")
-    elif name == "tag":
-        add("source")
-        add("target")
-    elif name == "bootstrap":
-        add("kind", choices=("busybox", "debian"))
-        add("--suite", default=None, help="Debian suite (default: the host's)")
-
-
 def _chosen(argv: Sequence[str]) -> str | None:
     """The subcommand named by ``argv``, when it is the first word (else: build every parser)."""
     if argv and argv[0] in _HANDLERS:
@@ -134,31 +40,34 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser, or (``only``) just that subcommand's: a ``run`` needs no other, and
-    building all of them costs a few ms on every start. Help and errors read the same."""
-    parser = argparse.ArgumentParser(prog="nbdock", description="A container engine for Jupyter.")
-    parser.add_argument("--version", action="version", version="nbdock 0.1.0")
-    commands = parser.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
-    for name, (help_text, aliases) in _COMMANDS.items():
-        if only is None or only == name:
-            sub = commands.add_parser(name, help=help_text, aliases=list(aliases),
-                                      add_help=name not in ("run", "create"))
-            _define(name, sub)
-    if only is None or only in _BUILD_COMMANDS:
-        from nbdock.cli.build import add_build_parser
+    """The whole parser, or (``only``) just that subcommand's (see ``parser.build_parser``)."""
+    from nbdock.cli.parser import build_parser as build
 
-        add_build_parser(commands)
-    return parser
+    return build(only)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_chosen(words))
-    args = parser.parse_args(words)
-    module_name, function = _HANDLERS[args.cmd]
+def parse_args(words: Sequence[str]) -> Any:
+    """The namespace for ``words``: ``quickparse`` when it can read them, else argparse (which
+    also prints help and usage errors, and exits for them)."""
+    from nbdock.cli.quickparse import parse_run
+
+    args = parse_run(words)
+    if args is None:
+        args = build_parser(_chosen(words)).parse_args(words)
+    return args
+
+
+def handler_for(args: Any) -> Callable[[Any], int]:
+    """The handler of ``args.cmd``, its module imported now (the client, engine and runtime
+    come with it: the bulk of a start's imports)."""
     import importlib
 
-    handler = getattr(importlib.import_module(f"nbdock.cli.{module_name}"), function)
+    module_name, function = _HANDLERS[args.cmd]
+    return getattr(importlib.import_module(f"nbdock.cli.{module_name}"), function)
+
+
+def call(handler: Callable[[Any], int], args: Any) -> int:
+    """Run the handler; errors become one line and Docker's exit codes."""
     try:
         return int(handler(args))
     except NbdockError as error:
@@ -170,13 +79,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    return call(handler_for(args), args)
+
+
+def imports_done() -> None:
+    """After the imports of a one-shot process: its ~20,000 objects live until exit, so the
+    collector should never scan them (``freeze``); it runs again for what the command makes."""
+    gc.freeze()
+    gc.enable()
+
+
 def entry() -> None:
     """Console-script entry: skip the interpreter's slow teardown (~15 ms) once output is out.
 
     Everything the CLI writes is flushed and every file it changed was replaced atomically, so
-    there is nothing left for a normal shutdown to do but free memory.
+    there is nothing left for a normal shutdown to do but free memory. One start per process
+    gains nothing from the runtime's fork server (and its warm pool): never start one here.
+    The cyclic collector pauses during the imports: they only add objects that live as long as
+    the process, and collecting as they come costs ~3 ms (30-odd collections) of every start.
     """
-    code = main()
+    gc.disable()
+    os.environ.setdefault("NBDOCK_FORKSERVER", "never")
+    args = parse_args(sys.argv[1:])
+    handler = handler_for(args)
+    imports_done()
+    code = call(handler, args)
     try:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -24,7 +24,9 @@ class Client:
         self.images = ImageCollection(engine)
 
     def close(self) -> None:
-        """Nothing to release for the in-process engine; kept for docker-py compatibility."""
+        """Stop the engine's fork server and retire its pre-warmed containers (docker-py's
+        ``close`` releases the connection pool); running containers are not touched."""
+        self.engine.close()
 
 
 def from_env(root: str | Path | None = None) -> Client:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from nbdock.client import options as opts
@@ -147,12 +146,15 @@ def format_timestamp(time_ns: int) -> bytes:
     return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z").encode()
 
 
-@dataclass
 class AttachedRun:
     """A started, attached container: iterate ``output()`` for (stream, bytes) as they come."""
 
-    container_id: str
-    attachment: Attachment
+    def __init__(self, container_id: str, attachment: Attachment) -> None:
+        self.container_id = container_id
+        self.attachment = attachment
+
+    def __repr__(self) -> str:
+        return f"AttachedRun(container_id={self.container_id!r}, attachment={self.attachment!r})"
 
     def output(self) -> Iterator[tuple[str, bytes]]:
         for record in self.attachment.records():

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,6 +36,8 @@ class BlobStore:
 
     def write_stream(self, stream: BinaryIO, expected: str | None = None) -> tuple[str, int]:
         """Store what ``stream`` yields; return ``(digest, size)``. DigestMismatch if unexpected."""
+        import hashlib  # not at import: reading small blobs needs no OpenSSL (see digest.py)
+
         tmp = self._temp.name("blob")
         hasher = hashlib.sha256()
         size = 0
@@ -159,9 +159,13 @@ def _fsync_and_hash(handle: BinaryIO, size: int) -> Any:
     """Hash a file while another thread flushes it to disk: both release the GIL, and for a
     200 MB layer each takes ~0.1 s, so doing them side by side halves the wait. Small files
     are not worth a thread."""
+    import hashlib
+
     if size < _THREADED_SYNC_MIN:
         os.fsync(handle.fileno())
         return hashlib.file_digest(handle, "sha256")  # type: ignore[arg-type]
+    import threading
+
     failure: list[OSError] = []
 
     def flush() -> None:

@@ -12,10 +12,14 @@ import contextlib
 import ctypes
 import fcntl
 import os
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+try:  # what threading.RLock returns, without importing threading (the CLI runs no threads)
+    from _thread import RLock
+except ImportError:  # pragma: no cover - an interpreter without the C lock
+    from threading import RLock
 
 from nbdock.image._saferoot import remove_tree
 
@@ -122,7 +126,7 @@ class StoreLock:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._guard = threading.RLock()
+        self._guard = RLock()
         self._depth = 0
         self._fd: int | None = None
 

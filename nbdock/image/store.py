@@ -24,11 +24,13 @@ mutations hold the ``lock`` file, files appear only by atomic rename.
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from nbdock.errors import (
     Conflict,
@@ -38,7 +40,8 @@ from nbdock.errors import (
     InvalidReference,
     UnsafeLayerError,
 )
-from nbdock.image import oci, validate
+from nbdock.image import _media as media
+from nbdock.image import validate
 from nbdock.image._blobs import BlobStore
 from nbdock.image._db import ImageRow, IndexDB, LayerRow
 from nbdock.image._fsutil import StoreLock, TempArea, discard, write_atomic
@@ -50,6 +53,7 @@ from nbdock.image.reference import Reference, parse_reference
 __all__ = ["ImageRecord", "ImageStore", "LayerRecord", "reproducible_created"]
 
 _ID_PREFIX_RE = re.compile(r"^[a-f0-9]{4,64}$")
+_VERIFIED_MAX = 512  # images whose documents this process has verified (~1 kB each)
 
 
 def _compose() -> Any:
@@ -64,6 +68,15 @@ def _archive() -> Any:
     from nbdock.image import archive
 
     return archive
+
+
+class _Verified(NamedTuple):
+    """An image's documents as ``_verify`` checked them, and the blob files it read them from."""
+
+    manifest_digest: str
+    files: tuple[tuple[int, int, int, int], ...]
+    config_bytes: bytes
+    layers: tuple[LayerRecord, ...]
 
 
 def _tag_reference(text: str) -> Reference:
@@ -89,10 +102,13 @@ class ImageStore:
         self.layers_dir = self.root / "layers"
         self._layer_dirs = LayerDirs(self.layers_dir, self.temp, self.blobs)
         self._lock = StoreLock(self.root / "lock")
+        # image id -> its documents as read, hashed and validated once (``_verify``); blobs are
+        # content-addressed, so only a changed file (``_file_identities``) makes them suspect.
+        self._verified: dict[str, _Verified] = {}
         with self._lock.held():
             self.db = IndexDB(self.root / "index.db")
             if not (self.root / "oci-layout").is_file():
-                write_atomic(self.root / "oci-layout", oci.canonical_json(oci.layout_header()), self.temp)
+                write_atomic(self.root / "oci-layout", media.canonical_json(media.layout_header()), self.temp)
             if not (self.root / "index.json").is_file():
                 self._write_index()
             self.temp.sweep()
@@ -149,16 +165,49 @@ class ImageStore:
 
     def _record(self, image_id: str, written: tuple[bytes, bytes] | None = None) -> ImageRecord:
         """The image's record; ``written`` is its (config, manifest) bytes when this process just
-        stored them, sparing a re-read and re-hash of both blobs."""
+        stored them, sparing a re-read and re-hash of both blobs. Documents verified once in this
+        process are not read again (``_verified``); the config is parsed anew for every record,
+        so callers never share a mutable dict."""
         row = self.db.image(image_id)
         if row is None:
             raise ImageNotFound(image_id)
+        known = self._verified.get(image_id)
+        if known is not None and known.manifest_digest == row.manifest_digest and (
+            known.files == self._file_identities(image_id, row.manifest_digest)
+        ):
+            config = json.loads(known.config_bytes)
+            layers = known.layers
+        else:
+            config, layers = self._verify(image_id, row, written)
+        return ImageRecord(
+            id=image_id,
+            manifest_digest=row.manifest_digest,
+            repo_tags=tuple(t.familiar for t in self.db.tags_of(image_id)),
+            config=config,
+            layers=layers,
+            size=sum(layer.size for layer in layers),
+            created=config.get("created", row.created),
+        )
+
+    def _file_identities(self, *digests: str) -> tuple[tuple[int, int, int, int], ...] | None:
+        """(inode, size, mtime, ctime) of each blob: any rewrite or replacement changes it."""
+        try:
+            stats = [os.stat(self.blobs.path(digest)) for digest in digests]
+        except OSError:
+            return None
+        return tuple((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) for st in stats)
+
+    def _verify(
+        self, image_id: str, row: ImageRow, written: tuple[bytes, bytes] | None
+    ) -> tuple[dict[str, Any], tuple[LayerRecord, ...]]:
+        """Read (hashing), parse and check the config and manifest; remember them as verified."""
+        files = self._file_identities(image_id, row.manifest_digest)
         config_bytes, manifest_bytes = written or (
             self.blobs.read_bytes(image_id),
             self.blobs.read_bytes(row.manifest_digest),
         )
-        config = validate.parse_document(oci.MEDIA_TYPE_CONFIG, config_bytes)
-        manifest = validate.parse_document(oci.MEDIA_TYPE_MANIFEST, manifest_bytes)
+        config = validate.parse_document(media.MEDIA_TYPE_CONFIG, config_bytes)
+        manifest = validate.parse_document(media.MEDIA_TYPE_MANIFEST, manifest_bytes)
         validate.image_manifest(manifest)
         if manifest["config"]["digest"] != image_id:
             raise ImageStoreError(f"manifest {row.manifest_digest} does not describe {image_id}")
@@ -169,15 +218,11 @@ class ImageStore:
             LayerRecord(require_sha256(d["digest"]), require_sha256(diff_id), d["size"])
             for d, diff_id in zip(manifest["layers"], diff_ids, strict=True)
         )
-        return ImageRecord(
-            id=image_id,
-            manifest_digest=row.manifest_digest,
-            repo_tags=tuple(t.familiar for t in self.db.tags_of(image_id)),
-            config=config,
-            layers=layers,
-            size=sum(layer.size for layer in layers),
-            created=config.get("created", row.created),
-        )
+        if files is not None:  # identities taken before the read: a rewrite meanwhile shows
+            if len(self._verified) >= _VERIFIED_MAX:
+                self._verified.clear()
+            self._verified[image_id] = _Verified(row.manifest_digest, files, config_bytes, layers)
+        return config, layers
 
     # -- adding content -------------------------------------------------------------------------
 
@@ -230,7 +275,7 @@ class ImageStore:
 
     def _index_layer(self, digest: str, size: int) -> LayerRecord:
         with self.db.transaction() as db:
-            IndexDB.add_layer(db, LayerRow(digest, digest, size, oci.MEDIA_TYPE_LAYER))
+            IndexDB.add_layer(db, LayerRow(digest, digest, size, media.MEDIA_TYPE_LAYER))
         return LayerRecord(digest=digest, diff_id=digest, size=size)
 
     def has_layer(self, diff_id: str) -> bool:
@@ -258,7 +303,7 @@ class ImageStore:
             entry: dict[str, Any] = {"created": created, "created_by": "nbdock import"}
             if history_comment:
                 entry["comment"] = history_comment
-            image_config = oci.image_config(
+            image_config = media.image_config(
                 diff_ids=[layer.diff_id], runtime_config=config, history=[entry], created=created
             )
             return self.create_image(image_config, [layer], reference)
@@ -288,16 +333,18 @@ class ImageStore:
             for layer in layers:
                 if self.db.layer(layer.diff_id) is None or not self.blobs.exists(layer.digest):
                     raise ImageStoreError(f"layer {layer.diff_id} is not in the store")
-            config_bytes = oci.canonical_json(document)
+            config_bytes = media.canonical_json(document)
             config_digest, config_size = sha256_digest(config_bytes), len(config_bytes)
+            from nbdock.image import oci  # writers only: see _media
+
             manifest = oci.Manifest(
-                config=oci.Descriptor(oci.MEDIA_TYPE_CONFIG, config_digest, config_size),
+                config=oci.Descriptor(media.MEDIA_TYPE_CONFIG, config_digest, config_size),
                 layers=tuple(
-                    oci.Descriptor(oci.MEDIA_TYPE_LAYER, layer.digest, layer.size)
+                    oci.Descriptor(media.MEDIA_TYPE_LAYER, layer.digest, layer.size)
                     for layer in layers
                 ),
             )
-            manifest_bytes = oci.canonical_json(manifest.to_json())
+            manifest_bytes = media.canonical_json(manifest.to_json())
             # Both blobs fsynced and renamed, their directory fsynced once, before the index
             # names them: a crash leaves at worst unreferenced blobs.
             (_, _), (manifest_digest, manifest_size) = self.blobs.write_many(
@@ -372,6 +419,7 @@ class ImageStore:
         self, image_id: str, row: ImageRow | None, orphans: list[LayerRow]
     ) -> None:
         """After the index no longer names them: the config, manifest and orphaned layers."""
+        self._verified.pop(image_id, None)
         self.blobs.delete(image_id)
         if row is not None:
             self.blobs.delete(row.manifest_digest)
@@ -438,4 +486,4 @@ class ImageStore:
     def _write_index(self) -> None:
         """Rewrite ``index.json`` from the database: one entry per tag, one per untagged image."""
         document = _compose().index_document(list(reversed(self.db.images())), self.db.all_tags())
-        write_atomic(self.root / "index.json", oci.canonical_json(document), self.temp)
+        write_atomic(self.root / "index.json", media.canonical_json(document), self.temp)

@@ -8,15 +8,13 @@ ImageStoreError naming the field, so a corrupt or hostile blob is refused before
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from nbdock.errors import ImageStoreError
-from nbdock.image import oci
+from nbdock.image import _media as media
 
 _MEDIA_TYPE_RE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
@@ -123,6 +121,9 @@ def _urls(value: Any, where: str) -> None:
 
 
 def _base64(value: Any, where: str) -> None:
+    import base64  # only descriptors with inline ``data`` need it
+    import binascii
+
     _string(value, where)
     try:
         base64.b64decode(value, validate=True)
@@ -289,19 +290,19 @@ def config(value: Any, where: str = "config") -> None:
 
 def layout(value: Any, where: str = "oci-layout") -> None:
     doc = _object(value, where)
-    if doc.get("imageLayoutVersion") != oci.LAYOUT_VERSION:
-        _fail(f"{where}.imageLayoutVersion", f'must be "{oci.LAYOUT_VERSION}"')
+    if doc.get("imageLayoutVersion") != media.LAYOUT_VERSION:
+        _fail(f"{where}.imageLayoutVersion", f'must be "{media.LAYOUT_VERSION}"')
 
 
 _BY_MEDIA_TYPE: dict[str, Check] = {
-    oci.MEDIA_TYPE_DESCRIPTOR: descriptor,
-    oci.MEDIA_TYPE_MANIFEST: manifest,
-    oci.MEDIA_TYPE_DOCKER_MANIFEST: manifest,
-    oci.MEDIA_TYPE_INDEX: index,
-    oci.MEDIA_TYPE_DOCKER_MANIFEST_LIST: index,
-    oci.MEDIA_TYPE_CONFIG: config,
-    oci.MEDIA_TYPE_DOCKER_CONFIG: config,
-    oci.MEDIA_TYPE_LAYOUT_HEADER: layout,
+    media.MEDIA_TYPE_DESCRIPTOR: descriptor,
+    media.MEDIA_TYPE_MANIFEST: manifest,
+    media.MEDIA_TYPE_DOCKER_MANIFEST: manifest,
+    media.MEDIA_TYPE_INDEX: index,
+    media.MEDIA_TYPE_DOCKER_MANIFEST_LIST: index,
+    media.MEDIA_TYPE_CONFIG: config,
+    media.MEDIA_TYPE_DOCKER_CONFIG: config,
+    media.MEDIA_TYPE_LAYOUT_HEADER: layout,
 }
 
 
@@ -321,8 +322,8 @@ def parse_document(media: str, raw: bytes | str) -> dict[str, Any]:
 def image_manifest(doc: dict[str, Any]) -> None:
     """The stricter rules for manifests the store runs: an image config and tar layers."""
     manifest(doc)
-    if doc["config"]["mediaType"] not in (oci.MEDIA_TYPE_CONFIG, oci.MEDIA_TYPE_DOCKER_CONFIG):
+    if doc["config"]["mediaType"] not in (media.MEDIA_TYPE_CONFIG, media.MEDIA_TYPE_DOCKER_CONFIG):
         _fail("manifest.config.mediaType", f"{doc['config']['mediaType']!r} is not an image config")
     for i, layer in enumerate(doc["layers"]):
-        if layer["mediaType"] not in oci.LAYER_MEDIA_TYPES:
+        if layer["mediaType"] not in media.LAYER_MEDIA_TYPES:
             _fail(f"manifest.layers[{i}].mediaType", f"{layer['mediaType']!r} is not a layer")

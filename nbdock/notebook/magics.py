@@ -56,12 +56,15 @@ class NbdockMagics(Magics):
         return self._client
 
     def release(self) -> None:
-        """Stop widget threads and drop detached scripts' files (extension unload, kernel exit)."""
+        """Stop widget threads, drop detached scripts' files and the client's helper process
+        (extension unload, kernel exit)."""
         for status in list(self._status_widgets):
             status.unwatch(timeout=0)
         for script in self._detached_scripts:
             script.cleanup()
         self._detached_scripts.clear()
+        if self._client is not None:  # its fork server and pre-warmed containers; containers stay
+            self._client.close()
 
     # ------------------------------------------------------------------ %container_run
     @no_var_expand

@@ -68,7 +68,7 @@ def exec_in_container(
         for fd in namespaces:
             os.close(fd)
         raise RuntimeFailure(f"cannot open namespaces of {current.id[:12]}: {error}") from None
-    cgroup = open_cgroup(current.id, Limits()) if cgroups_available() else None
+    cgroup = open_cgroup(current.cgroup_name, Limits()) if cgroups_available() else None
     seccomp_filter = seccomp_filter_for(spec)
     cap_last = caps.last_cap()
     error_r, error_w = os.pipe2(os.O_CLOEXEC)

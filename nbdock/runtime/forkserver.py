@@ -1,4 +1,4 @@
-"""A small process that forks supervisors on behalf of a big or threaded caller.
+"""A small process that starts containers on behalf of a long-lived caller, and keeps one warm.
 
 Why: ``launch`` forks the caller. For the CLI that is a ~20 MB single-threaded process and the
 fork costs about a millisecond. A notebook kernel holding a few GB of data pays for copying its
@@ -6,9 +6,16 @@ page tables on every container start (60 ms at 500 MB, 110 ms at 1.5 GB, measure
 ``bench/start_latency --ballast``), and it runs threads (ZMQ, heartbeat) whose locks a forked child
 could inherit half-held. So such callers start this server once — a fresh interpreter that has
 imported only the runtime — and ask it to launch each container; it sends back the event pipe
-over a Unix socket (SCM_RIGHTS). Supervisors are orphaned at once either way, so containers do
-not depend on this server, nor the server on the caller beyond the socket: when the caller goes
-away the socket closes and the server exits.
+over a Unix socket (SCM_RIGHTS). Being long-lived, the server also keeps a pre-warmed container
+ready (``pool.py``), which takes most of a start off the caller's path.
+
+Supervisors are orphaned at once either way, so containers do not depend on this server, nor the
+server on the caller beyond the socket: when the caller goes away the socket closes, the server
+retires its pre-warmed containers and exits.
+
+Protocol (SOCK_SEQPACKET, one JSON message each): the server first sends ``{"ready": true}``
+once it has loaded what every start needs; then each request ``{"directory", "env"}`` gets
+``{"ok": true}`` with the event fd attached, or ``{"error", "message"}``.
 """
 
 from __future__ import annotations
@@ -20,16 +27,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbdock import errors
-from nbdock.runtime.spec import ContainerSpec
-from nbdock.runtime.supervisor import ContainerPaths, launch
+from nbdock.runtime import init, trace
+from nbdock.runtime.spec import ContainerSpec, Process
+from nbdock.runtime.supervisor import ContainerPaths, launch, reap_children_automatically
 
 if TYPE_CHECKING:  # imported on first use: a small caller (the CLI) never starts the server
     import socket
     import subprocess
 
+    from nbdock.runtime.pool import Pool
+
 # A caller at least this big, or running threads, launches through the server.
 HEAVY_RSS_BYTES = 256 * 1024 * 1024
 _MAX_MESSAGE = 1 << 16
+# A pre-warmed container is made once the caller pauses. Making one is kernel work under locks a
+# start in progress also takes (the mount namespace semaphore, cgroup_mutex, rtnl) and ~16 ms of
+# CPU (prefault.py): done during a start it slowed that start by more than it saved the next
+# (measured back to back: 14.5 ms against 12.1 ms without a pool; 0.5 s apart: 22 against 12).
+# A notebook's cells are seconds apart, a loop's are not: a loop gets direct starts.
+REFILL_AFTER_IDLE_S = 0.05
 
 
 def caller_is_heavy() -> bool:
@@ -59,72 +75,178 @@ class ForkServer:
         self._socket: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._owner_pid = 0
+        self._ready = False
+        self.pooled_launches = 0  # starts that got a pre-warmed container (tests, diagnostics)
 
-    def _ensure_started(self) -> socket.socket:
-        alive = self._process is not None and self._process.poll() is None
-        if self._socket is not None and self._owner_pid == os.getpid() and alive:
-            return self._socket
+    def _running(self) -> bool:
+        return (
+            self._socket is not None and self._owner_pid == os.getpid()
+            and self._process is not None and self._process.poll() is None
+        )
+
+    def start(self) -> None:
+        """Spawn the server if it is not running; returns at once (it gets ready meanwhile)."""
+        if self._running():
+            return
         import socket
         import subprocess
 
+        self.close()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "nbdock.runtime.forkserver", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
         )
         theirs.close()
-        self._socket, self._owner_pid = ours, os.getpid()
-        return ours
+        self._socket, self._owner_pid, self._ready = ours, os.getpid(), False
+
+    def ready(self, timeout: float | None = 0.0) -> bool:
+        """Whether the server has said it is ready (waiting up to ``timeout``; None: for good)."""
+        if self._ready and self._running():
+            return True
+        if not self._running():
+            return False
+        import select
+
+        assert self._socket is not None
+        if not select.select([self._socket], [], [], timeout)[0]:
+            return False
+        message = self._socket.recv(_MAX_MESSAGE)
+        self._ready = bool(message) and json.loads(message).get("ready") is True
+        return self._ready
 
     def launch(self, paths: ContainerPaths) -> int:
         """Have the server launch the container in ``paths``; returns the event pipe's fd."""
-        request = {
-            "directory": str(paths.directory),
-            "env": {k: v for k, v in os.environ.items() if k.startswith("NBDOCK_")},
-        }
+        reply, fds = self._call({"directory": str(paths.directory)}, expect_fd=True)
+        self.pooled_launches += bool(reply.get("pooled"))
+        return fds[0]
+
+    def prewarm(self, network: str = "none") -> None:
+        """Have a pre-warmed container of this kind made now rather than after the next start."""
+        self._call({"prewarm": {"network": network}}, expect_fd=False)
+
+    def _call(self, request: dict[str, Any], expect_fd: bool) -> tuple[dict[str, Any], list[int]]:
         import socket
 
+        request["env"] = {k: v for k, v in os.environ.items() if k.startswith("NBDOCK_")}
         with self._lock:
-            sock = self._ensure_started()
-            sock.sendall(json.dumps(request).encode())
-            message, fds, _flags, _addr = socket.recv_fds(sock, _MAX_MESSAGE, 1)
+            self.start()
+            if not self.ready(timeout=None):
+                raise errors.RuntimeFailure("the nbdock fork server exited before it was ready")
+            assert self._socket is not None
+            self._socket.sendall(json.dumps(request).encode())
+            message, fds, _flags, _addr = socket.recv_fds(self._socket, _MAX_MESSAGE, 1)
         if not message:
             raise errors.RuntimeFailure("the nbdock fork server exited unexpectedly")
         reply = json.loads(message)
-        if "error" in reply:
+        if "error" in reply or (expect_fd and not fds):
             for fd in fds:
                 os.close(fd)
-            error_class = getattr(errors, reply["error"], errors.RuntimeFailure)
+            error_class = getattr(errors, reply.get("error", ""), errors.RuntimeFailure)
             if not (isinstance(error_class, type) and issubclass(error_class, errors.RuntimeFailure)):
                 error_class = errors.RuntimeFailure
-            raise error_class(reply["message"])
-        return fds[0]
+            raise error_class(reply.get("message", "the nbdock fork server sent no event channel"))
+        return reply, list(fds)
+
+    def close(self) -> None:
+        """Hang up: the server retires its pre-warmed containers and exits (reaped here)."""
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        process, self._process = self._process, None
+        if process is not None and self._owner_pid == os.getpid():
+            import subprocess
+
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._ready = False
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: modules may be gone
+            pass
+
+
+def _preload() -> None:
+    """Compile Docker's default seccomp filter once: every supervisor and pre-warmed init forked
+    from here inherits it instead of reading the on-disk cache at each start."""
+    spec = ContainerSpec(id="preload", process=Process(args=("true",)), layers=())
+    try:
+        init.seccomp_filter_for(spec)
+    except Exception:  # noqa: BLE001 - a start that needs it reports the real error
+        pass
 
 
 def _serve(sock: socket.socket) -> None:
+    import select
     import socket
 
-    while True:
-        try:
-            message = sock.recv(_MAX_MESSAGE)
-        except InterruptedError:
-            continue
-        if not message:
-            return  # the caller went away
-        request: dict[str, Any] = json.loads(message)
-        for key in [k for k in os.environ if k.startswith("NBDOCK_")]:
-            del os.environ[key]
-        os.environ.update(request["env"])
-        paths = ContainerPaths(Path(request["directory"]))
-        try:
-            spec = ContainerSpec.from_json(paths.spec.read_text())
-            events = launch(paths, spec)
-        except Exception as error:  # noqa: BLE001 - every failure goes back to the caller
-            reply = {"error": type(error).__name__, "message": str(error)}
-            sock.sendall(json.dumps(reply).encode())
-            continue
-        socket.send_fds(sock, [b'{"ok": true}'], [events])
-        os.close(events)
+    from nbdock.runtime.pool import Pool
+
+    _preload()
+    reap_children_automatically()
+    pool = Pool()
+    wanted: set[Any] = set()  # kinds to pre-warm once the caller pauses
+    sock.sendall(b'{"ready": true}')
+    try:
+        while True:
+            if wanted and not select.select([sock], [], [], REFILL_AFTER_IDLE_S)[0]:
+                for key in wanted:
+                    pool.refill(key)
+                wanted.clear()
+                continue
+            try:
+                message = sock.recv(_MAX_MESSAGE)
+            except InterruptedError:
+                continue
+            if not message:
+                return  # the caller went away
+            trace.mark("F request")
+            request: dict[str, Any] = json.loads(message)
+            for key in [k for k in os.environ if k.startswith("NBDOCK_")]:
+                del os.environ[key]
+            os.environ.update(request["env"])
+            if "prewarm" in request:
+                _prewarm(pool, request["prewarm"])
+                sock.sendall(b'{"ok": true}')
+                continue
+            try:
+                events, refill, pooled = _start(pool, request)
+            except Exception as error:  # noqa: BLE001 - every failure goes back to the caller
+                reply = {"error": type(error).__name__, "message": str(error)}
+                sock.sendall(json.dumps(reply).encode())
+                continue
+            socket.send_fds(sock, [json.dumps({"ok": True, "pooled": pooled}).encode()], [events])
+            trace.mark("F replied")
+            os.close(events)
+            if refill is not None:
+                wanted.add(refill)
+    finally:
+        pool.close()
+
+
+def _start(pool: Pool, request: dict[str, Any]) -> tuple[int, Any, bool]:
+    """The started container's event fd, the pool kind to make ready for next time, and
+    whether a pre-warmed container was used."""
+    paths = ContainerPaths(Path(request["directory"]))
+    spec = ContainerSpec.from_json(paths.spec.read_text())
+    key = pool.key_for(spec)
+    events = None if key is None else pool.assign(key, request["directory"], request["env"])
+    if events is not None:
+        return events, key, True
+    return launch(paths, spec), key, False
+
+
+def _prewarm(pool: Pool, kind: dict[str, Any]) -> None:
+    network = "host" if kind.get("network") == "host" else "none"
+    spec = ContainerSpec(id="prewarm", process=Process(args=("true",)), layers=(), network=network)
+    key = pool.key_for(spec)
+    if key is not None:
+        pool.refill(key)
 
 
 if __name__ == "__main__":

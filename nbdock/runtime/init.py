@@ -20,7 +20,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from nbdock.runtime.linux import caps, libc, mounts, userns, users
+from nbdock.runtime import trace
+from nbdock.runtime.linux import caps, libc, mounts, prefault, userns, users
 from nbdock.runtime.spec import ContainerSpec, Process
 
 # Exit codes with Docker's meaning: setup failed, command not executable, command not found.
@@ -76,9 +77,8 @@ def _bring_up_loopback() -> None:
 
 
 def _setup_filesystem(plan: InitPlan) -> None:
+    """Mount the container's root and switch into it (propagation is already private)."""
     spec = plan.spec
-    # 1. Private propagation first, so nothing we mount reaches the host's namespace.
-    mounts.make_rootfs_private()
     # 2. The overlay root: image layers read-only, this container's upper dir on top.
     mounts.mount_overlay(plan.rootfs, spec.layers, plan.upper, plan.work, plan.in_userns)
     # 3. Kernel filesystems, mounted from inside our PID namespace so /proc shows only us.
@@ -161,8 +161,14 @@ def _exec_command(spec: ContainerSpec, process: Process, home: str) -> NoReturn:
         raise SetupError(f'exec: "{argv[0]}": {error.strerror}', code) from None
 
 
+# Written on the error pipe just before exec: the supervisor records "running" while the kernel
+# loads the command, instead of after (a JSON report may still follow if the exec fails).
+EXEC_MARKER = b"\0"
+
+
 def enter_process(
-    spec: ContainerSpec, process: Process, cap_last: int, seccomp_filter: Any
+    spec: ContainerSpec, process: Process, cap_last: int, seccomp_filter: Any,
+    announce_fd: int | None = None,
 ) -> NoReturn:
     """From a root-privileged process inside the container's root to the user's command.
 
@@ -182,32 +188,98 @@ def enter_process(
     # socket may leak into the container through /proc/self/fd.
     libc.close_range(3, 0xFFFFFFFF, libc.CLOSE_RANGE_CLOEXEC)
     libc.prctl(libc.PR_SET_DUMPABLE, 1)
+    trace.mark("I exec", _trace_fd)
+    if announce_fd is not None:
+        os.write(announce_fd, EXEC_MARKER)
     _exec_command(spec, process, user.home)
 
 
-def run(plan: InitPlan, sync_fd: int, error_fd: int) -> NoReturn:
-    """Become the container. Never returns: exec's the command or exits with a Docker code."""
+def seccomp_filter_for(spec: ContainerSpec) -> Any:
+    """The compiled filter for the spec's capability set, made once per process.
+
+    A forked init inherits what its parents compiled: the fork server compiles Docker's default
+    set once, so neither a supervisor nor a pre-warmed init pays for it on a container's start.
+    """
+    if not spec.seccomp:
+        return None
+    key = tuple(sorted(spec.capabilities))
+    if key not in _filter_cache:
+        from nbdock.runtime.linux import seccomp
+
+        _filter_cache[key] = seccomp.cached_default_filter(spec.capabilities)
+    return _filter_cache[key]
+
+
+_filter_cache: dict[tuple[str, ...], Any] = {}
+_trace_fd: int | None = None
+
+
+def _receive_plan(plan_fd: int) -> InitPlan:
+    """A pre-warmed init learns which container it is: the pickled plan, sent once, then EOF.
+
+    EOF with nothing sent means the pool is being emptied: leave quietly.
+    """
+    import pickle  # already imported by the fork server that forked us: a dict lookup here
+
+    chunks = []
+    while chunk := os.read(plan_fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(plan_fd)
+    if not chunks:
+        os._exit(0)
+    plan: InitPlan = pickle.loads(b"".join(chunks))
+    plan.seccomp_filter = seccomp_filter_for(plan.spec)  # read before pivot_root hides the cache
+    return plan
+
+
+def _isolate(unshare_flags: int) -> None:
+    """Every namespace but the cgroup one, private propagation, ``lo`` up.
+
+    The cgroup namespace waits: its root is the cgroup we are in when it is made, and the
+    supervisor may still be moving us (on cgroup v1 that move can take >10 ms: the kernel waits
+    for an RCU grace period). None of this, nor the filesystem after it, needs the move done.
+    """
+    libc.unshare(unshare_flags & ~libc.CLONE_NEWCGROUP)
+    trace.mark("I namespaces made", _trace_fd)
+    # Private propagation first, so nothing we mount reaches the host's namespace.
+    mounts.make_rootfs_private()
+    if unshare_flags & libc.CLONE_NEWNET:
+        _bring_up_loopback()
+
+
+def run(
+    unshare_flags: int, sync_fd: int, error_fd: int, plan: InitPlan | None = None, plan_fd: int = -1
+) -> NoReturn:
+    """Become the container. Never returns: exec's the command or exits with a Docker code.
+
+    Everything that does not depend on which container this is comes first: the namespaces,
+    private propagation and ``lo``. A pre-warmed init (``plan`` None) then waits on ``plan_fd``
+    until the pool hands it a container; a direct start has its plan already.
+    """
+    global _trace_fd
     try:
+        _trace_fd = trace.open_fd()
         # Die with the supervisor: a SIGKILLed engine must not leave a running container behind.
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         # Not dumpable until exec: no one can ptrace or read our memory while we hold host fds.
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
-        # Every namespace but the cgroup one, and the whole filesystem, while the supervisor
-        # moves us into our cgroup: on cgroup v1 that move can take >10 ms (the kernel waits for
-        # an RCU grace period), and none of this needs it done.
-        libc.unshare(plan.unshare_flags & ~libc.CLONE_NEWCGROUP)
+        trace.mark("I init forked", _trace_fd)
+        _isolate(unshare_flags)
+        if plan is None:  # pre-warmed (pool.py): wait, with private memory, for a container
+            prefault.populate_private_memory()  # while nobody waits (see prefault.py)
+            plan = _receive_plan(plan_fd)
+            trace.mark("I plan received", _trace_fd)
         _setup_filesystem(plan)
+        trace.mark("I filesystem ready", _trace_fd)
         libc.sethostname(plan.spec.effective_hostname)
-        if plan.spec.network == "none":
-            _bring_up_loopback()
         # Now wait until we are in our cgroup: only then may we unshare the cgroup namespace,
         # whose root is the cgroup we are in at that moment, and run anything of the user's.
         if os.read(sync_fd, 1) != b"1":
             os._exit(EXIT_SETUP_FAILED)
         os.close(sync_fd)
-        if plan.unshare_flags & libc.CLONE_NEWCGROUP:
+        if unshare_flags & libc.CLONE_NEWCGROUP:
             libc.unshare(libc.CLONE_NEWCGROUP)
-        enter_process(plan.spec, plan.spec.process, plan.cap_last, plan.seccomp_filter)
+        enter_process(plan.spec, plan.spec.process, plan.cap_last, plan.seccomp_filter, error_fd)
     except SetupError as error:
         report_and_exit(error_fd, str(error), error.exit_code)
     except OSError as error:

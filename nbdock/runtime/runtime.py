@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nbdock.errors import Conflict, ContainerNotFound, InvalidArgument
-from nbdock.runtime import logs, state
+from nbdock.runtime import logs, state, trace
 from nbdock.runtime.exec import ExecRequest, exec_in_container
 from nbdock.runtime.forkserver import ForkServer, caller_is_heavy
 from nbdock.runtime.linux import libc
@@ -62,6 +62,7 @@ class Attachment:
                 return
             chunk = os.read(self.fd, 1 << 16)
             if not chunk:
+                trace.mark("P end of stream")
                 self.close()
                 return
             self._pending.extend(self._reader.feed(chunk))
@@ -94,13 +95,40 @@ class Runtime:
         self.root.mkdir(parents=True, exist_ok=True)
         self._forkserver: ForkServer | None = None
 
-    @staticmethod
-    def _use_forkserver() -> bool:
-        """``NBDOCK_FORKSERVER=always|never``; by default only big or threaded callers use it."""
+    def _launch(self, container_id: str) -> int:
+        """Start through the fork server when it pays, else fork the supervisor from here.
+
+        ``NBDOCK_FORKSERVER=never`` (the CLI: one start per process) always forks from here;
+        ``always``, or a big or threaded caller (a notebook kernel), waits for the server. Other
+        callers (``auto``) use it once it is up and start it in the background on their first
+        start: from the second start on they get pre-warmed containers (``pool.py``).
+        """
         choice = os.environ.get("NBDOCK_FORKSERVER", "auto")
-        if choice in ("always", "never"):
-            return choice == "always"
-        return caller_is_heavy()
+        paths = self.paths(container_id)
+        if choice != "never":
+            if self._forkserver is None:
+                self._forkserver = ForkServer()
+            server = self._forkserver
+            if choice == "always" or caller_is_heavy() or server.ready():
+                return server.launch(paths)
+            server.start()
+        return launch(paths, self.spec(container_id))
+
+    def prewarm(self, network: str = "none") -> None:
+        """Get a pre-warmed container ready now (``pool.py``), e.g. when a notebook loads nbdock,
+        so that even the first start is fast. Starts the fork server; a no-op with
+        ``NBDOCK_FORKSERVER=never`` or ``NBDOCK_POOL=0``."""
+        if os.environ.get("NBDOCK_FORKSERVER", "auto") == "never":
+            return
+        if self._forkserver is None:
+            self._forkserver = ForkServer()
+        self._forkserver.prewarm(network)
+
+    def close(self) -> None:
+        """Stop this runtime's fork server (and its pre-warmed containers); containers stay."""
+        if self._forkserver is not None:
+            self._forkserver.close()
+            self._forkserver = None
 
     # ------------------------------------------------------------------ lookup
     def paths(self, container_id: str) -> ContainerPaths:
@@ -205,13 +233,9 @@ class Runtime:
             raise Conflict(f"container {container_id[:12]} is already running")
         if current.status == "exited":
             current.transition("running")  # validates; the supervisor records the real status
-        paths = self.paths(container_id)
-        if self._use_forkserver():
-            if self._forkserver is None:
-                self._forkserver = ForkServer()
-            attachment = Attachment(self._forkserver.launch(paths))
-        else:
-            attachment = Attachment(launch(paths, self.spec(container_id)))
+        trace.mark("P start")
+        attachment = Attachment(self._launch(container_id))
+        trace.mark("P launched")
         event = attachment.wait_started()
         if event["event"] == "failed":
             attachment.exit_code = int(event["exit_code"])  # type: ignore[call-overload]
@@ -284,11 +308,11 @@ class Runtime:
             self.kill(container_id)
             self.wait(container_id)
         with self._lock():
-            self._purge(container_id)
+            self._purge(container_id, current.cgroup_name)
 
-    def _purge(self, container_id: str) -> None:
+    def _purge(self, container_id: str, cgroup_name: str) -> None:
         if cgroups_available():
-            open_cgroup(container_id, Limits()).destroy()
+            open_cgroup(cgroup_name, Limits()).destroy()
         directory = self.root / container_id
         marker = self.root / f".removing-{container_id}"
         try:
@@ -305,9 +329,10 @@ class Runtime:
         )
 
     def stats(self, container_id: str) -> CgroupStats | None:
-        if self.state(container_id).status != "running" or not cgroups_available():
+        current = self.state(container_id)
+        if current.status != "running" or not cgroups_available():
             return None
-        return open_cgroup(container_id, Limits()).stats()
+        return open_cgroup(current.cgroup_name, Limits()).stats()
 
     # ------------------------------------------------------------------ output
     def logs(
@@ -340,20 +365,31 @@ class Runtime:
             remove_tree(leftover)
         if not cgroups_available():  # rootless: no cgroups of ours to look after
             return cleaned
-        for container_id in leftover_container_ids():
-            directory = self.root / container_id
-            if (directory / "state.json").exists():
+        known = self._cgroup_owners()
+        for cgroup_name in leftover_container_ids():
+            container_id = known.get(cgroup_name)
+            if container_id is not None:
                 try:
                     current = self.state(container_id)
                 except (ContainerNotFound, ValueError):
                     continue
                 if current.status == "running" or state.is_alive(current.shim_pid, current.shim_start):
                     continue
-            elif not _abandoned(open_cgroup(container_id, Limits())):
+            elif not _abandoned(open_cgroup(cgroup_name, Limits())):
                 continue
-            open_cgroup(container_id, Limits()).destroy()
-            cleaned.append(container_id)
+            open_cgroup(cgroup_name, Limits()).destroy()
+            cleaned.append(container_id or cgroup_name)
         return cleaned
+
+    def _cgroup_owners(self) -> dict[str, str]:
+        """cgroup name -> container id for this root (pre-warmed containers' differ from ids)."""
+        owners = {}
+        for container_id in self.ids():
+            try:
+                owners[state.load(self.root / container_id).cgroup_name] = container_id
+            except (OSError, ValueError, TypeError):
+                owners[container_id] = container_id
+        return owners
 
 
 _ABANDONED_AFTER_SECONDS = 60.0

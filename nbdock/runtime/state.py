@@ -43,6 +43,13 @@ class State:
     oom_killed: bool = False
     error: str = ""
     auto_remove: bool = False
+    # The cgroup's directory name when it is not the id: a pre-warmed container (runtime/pool.py)
+    # was put in its cgroup before it had an id. Read through ``cgroup_name``.
+    cgroup: str = ""
+
+    @property
+    def cgroup_name(self) -> str:
+        return self.cgroup or self.id
 
     def transition(self, status: str) -> None:
         if status not in ALLOWED[self.status]:

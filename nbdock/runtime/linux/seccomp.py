@@ -31,7 +31,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,6 +39,16 @@ from typing import Any
 from nbdock._paths import run_root
 from nbdock.errors import RuntimeFailure, UnsupportedFeature
 from nbdock.runtime.linux import seccomp_profile as profile
+
+# Python's built-in sha256 for the cache key and checksum (a few kB): ``hashlib`` loads OpenSSL,
+# ~2 ms of every ``nbdock run``.
+try:
+    from _sha2 import sha256  # type: ignore  # Python 3.12+
+except ImportError:
+    try:
+        from _sha256 import sha256  # type: ignore  # Python 3.11
+    except ImportError:
+        from hashlib import sha256
 
 # pyseccomp is imported on first compile only (``_library``): it runs ``ldconfig -p`` to find
 # the library (~45 ms), and ``cached_default_filter`` usually needs no compile at all.
@@ -128,20 +137,20 @@ def cached_default_filter(capabilities: Iterable[str], cache_dir: Path | None = 
     try:
         stored = path.read_bytes()
         program, checksum = stored[:-32], stored[-32:]
-        if hashlib.sha256(program).digest() == checksum:
+        if sha256(program).digest() == checksum:
             return SeccompFilter(program)
     except (OSError, RuntimeFailure):
         pass
     program = _compile(caps)
     cache_dir.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_bytes(program + hashlib.sha256(program).digest())
+    temp.write_bytes(program + sha256(program).digest())
     os.replace(temp, path)  # readers see the whole program or none
     return SeccompFilter(program)
 
 
 def _cache_key(capabilities: frozenset[str]) -> str:
-    digest = hashlib.sha256()
+    digest = sha256()
     for source in (Path(__file__), Path(profile.__file__)):
         digest.update(source.read_bytes())
     for library in ("/usr/lib/x86_64-linux-gnu/libseccomp.so.2", "/lib/x86_64-linux-gnu/libseccomp.so.2"):

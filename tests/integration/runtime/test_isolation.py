@@ -15,6 +15,25 @@ from tests.integration.conftest import run_output
 DOCKER_DEFAULT_CAPS = "00000000a80425fb"
 
 
+@pytest.fixture(params=["direct", "pre-warmed"])
+def client(client, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    """Every promise holds for both ways a container starts: forked on demand by the caller, and
+    handed to a pre-warmed supervisor and init (runtime/pool.py) that made its namespaces and
+    cgroup before the container existed. The pre-warmed case checks it really got one."""
+    if request.param == "direct":
+        monkeypatch.setenv("NBDOCK_FORKSERVER", "never")
+        yield client
+        return
+    monkeypatch.setenv("NBDOCK_FORKSERVER", "always")
+    runtime = client.engine.runtime
+    runtime.prewarm("none")
+    runtime.prewarm("host")
+    server = runtime._forkserver
+    before = server.pooled_launches
+    yield client
+    assert server.pooled_launches > before, "no start of this test got a pre-warmed container"
+
+
 def test_pid_1_is_the_command(client) -> None:
     assert run_output(client, "sh", "-c", "echo $$").strip() == "1"
 

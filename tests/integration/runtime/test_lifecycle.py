@@ -23,6 +23,11 @@ def _wait_for(predicate, what: str, attempts: int = 200) -> None:  # noqa: ANN00
     raise AssertionError(f"never happened: {what}")
 
 
+def _cgroup_of(client, container) -> str:  # noqa: ANN001
+    """The container's cgroup name: its id, or ``pool-*`` when it was pre-warmed (runtime/pool.py)."""
+    return client.engine.runtime.state(container.id).cgroup_name
+
+
 def _mounts_naming(container_id: str) -> list[str]:
     with open("/proc/mounts") as handle:
         return [line for line in handle if container_id in line]
@@ -105,6 +110,7 @@ def test_killed_supervisor_leaves_nothing_after_cleanup(client) -> None:
 
     recorded = json.loads(state_file.read_text())
     container_pid = recorded["pid"]
+    cgroup = recorded["cgroup"] or container.id
     os.kill(recorded["shim_pid"], signal.SIGKILL)
     _wait_for(lambda: not os.path.exists(f"/proc/{container_pid}"), "container death")
     # A new engine (as after a restart) sees the truth and clears the leftovers.
@@ -114,17 +120,18 @@ def test_killed_supervisor_leaves_nothing_after_cleanup(client) -> None:
     survivor = fresh.containers.get(container.id)
     assert survivor.status == "exited"
     assert survivor.attrs["State"]["ExitCode"] == 137
-    assert container.id not in leftover_container_ids()
+    assert cgroup not in leftover_container_ids()
     survivor.remove(force=True)
     assert _mounts_naming(container.id) == []
-    assert container.id not in leftover_container_ids()
+    assert cgroup not in leftover_container_ids()
 
 
 def test_rm_force_removes_a_running_container_and_its_cgroup(client) -> None:
     container = client.containers.run("busybox", ["sleep", "60"], detach=True)
-    assert container.id in leftover_container_ids()  # its cgroup exists while it runs
+    cgroup = _cgroup_of(client, container)
+    assert cgroup in leftover_container_ids()  # its cgroup exists while it runs
     container.remove(force=True)
-    assert container.id not in leftover_container_ids()
+    assert cgroup not in leftover_container_ids()
     assert _mounts_naming(container.id) == []
     assert not client.engine.runtime.paths(container.id).directory.exists()
 
@@ -159,7 +166,7 @@ def test_an_engine_on_another_root_leaves_our_containers_alone(client, tmp_path:
     nbdock.from_env(tmp_path / "other-root")  # its start-up cleanup must not touch ours
     container.reload()
     assert container.status == "running"
-    assert container.id in leftover_container_ids()
+    assert _cgroup_of(client, container) in leftover_container_ids()
     container.remove(force=True)
 
 
@@ -172,7 +179,7 @@ def test_cpu_and_memory_limits_reach_the_cgroup(client) -> None:
     )
     try:
         files = {}
-        for directory in open_cgroup(container.id, Limits()).paths():
+        for directory in open_cgroup(_cgroup_of(client, container), Limits()).paths():
             for name in ("cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.max", "memory.limit_in_bytes",
                          "memory.max", "pids.max"):
                 if (directory / name).exists():

@@ -118,3 +118,32 @@ def test_invalid_references_name_the_reason(text: str, reason_part: str) -> None
 def test_with_tag_validates() -> None:
     with pytest.raises(InvalidReference):
         parse_reference("busybox").with_tag("bad tag")
+
+
+def _outcome(parse, text: str, default_tag: bool) -> object:  # noqa: ANN001
+    try:
+        return parse(text, default_tag)
+    except InvalidReference as error:
+        return ("error", error.reason, error.hint)
+
+
+@pytest.mark.parametrize("default_tag", [True, False])
+def test_the_official_image_shortcut_reads_like_the_full_grammar(default_tag: bool) -> None:
+    """``busybox``-like references skip the full grammar's regexps (a CLI start saves their
+    compilation): the answer, or the error, must be the same either way."""
+    from nbdock.image.reference import _parse_grammar
+
+    texts = [text for text, _ in VALID] + [
+        "a", "0", "a-b", "a--b", "a_b", "a__b", "a___b", "a.b", "a..b", "_a", "a_", "a:b",
+        "a:B_1.x-y", "a:", "a:_", "a:.", "a:-", "a::b", "a:b:c", "a@b", "A", "aB", "a b", "a\n",
+        "x" * 247, "x" * 248, "x" * 300, "x:" + "t" * 128, "x:" + "t" * 129, "é", "a:é",
+        "python:3.12-slim", "debian:bookworm", "busybox:latest",
+    ]
+
+    def shortcut_or_grammar(text: str, tag: bool) -> Reference:
+        return parse_reference(text, default_tag=tag)
+
+    for text in texts:
+        assert _outcome(shortcut_or_grammar, text, default_tag) == _outcome(
+            _parse_grammar, text, default_tag
+        ), text

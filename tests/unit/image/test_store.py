@@ -298,3 +298,19 @@ def test_check_removes_unknown_layer_dirs(store: ImageStore, busybox_like: Image
     assert store.check() == [f"removed unreferenced layer dir {'f' * 64}"]
     assert not stray.exists() and known.is_dir()
     assert os.listdir(store.temp.path) == []
+
+
+def test_records_never_share_their_config_and_show_current_tags(
+    store: ImageStore, busybox_like: ImageRecord
+) -> None:
+    """The store keeps the documents it verified (a second ``get`` does not re-read the blobs):
+    still, every record has its own config, and tags are always the index's current ones."""
+    first = store.get("busybox")
+    first.config["config"]["Env"].append("LEAK=1")
+    second = store.get("busybox")
+    assert second.config["config"]["Env"] == ["A=1"]
+    assert second == busybox_like and second.config is not first.config
+    store.tag("busybox", "other:1")
+    assert store.get("busybox").repo_tags == ("busybox:latest", "other:1")
+    other = ImageStore(store.root)  # another process's view: verifies for itself
+    assert other.get("other:1").layers == busybox_like.layers

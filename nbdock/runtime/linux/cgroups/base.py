@@ -19,9 +19,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from nbdock.errors import InvalidArgument, RuntimeFailure, UnsupportedFeature
+
+if TYPE_CHECKING:
+    from nbdock.runtime.spec import Limits
 
 PARENT_ENV = "NBDOCK_CGROUP_PARENT"
 DEFAULT_PARENT = "nbdock"
@@ -59,6 +62,10 @@ class Cgroup(Protocol):
 
     def create(self) -> None:
         """Make the directories and apply the limits (before any process joins)."""
+
+    def apply_limits(self, limits: Limits) -> None:
+        """Set ``limits`` on a cgroup created without them (a pre-warmed container's), before
+        the container's command runs; refuses a limit whose controller the cgroup lacks."""
 
     def add_process(self, pid: int) -> None:
         """Move ``pid`` in; the parent calls it before the child unshares CLONE_NEWCGROUP."""

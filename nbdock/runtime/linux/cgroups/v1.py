@@ -163,6 +163,17 @@ class V1Cgroup:
         for path in order:
             write_control(path, str(limit), "memory", self.container_id)
 
+    def apply_limits(self, limits: Limits) -> None:
+        self.limits = limits
+        for controller in self._required():
+            path = self._dir(controller)
+            if path is None or not path.is_dir():
+                raise UnsupportedFeature(
+                    f"cannot apply {_FLAG[controller]} to cgroup {self.container_id}: it was made "
+                    f"without the {controller!r} controller", self.container_id,
+                )
+        self._apply_limits()
+
     def add_process(self, pid: int) -> None:
         for controller, path in self._existing():
             write_control(path / "cgroup.procs", str(pid), controller, self.container_id)

@@ -135,6 +135,17 @@ class V2Cgroup:
         if lim.pids is not None:
             write_control(self._dir / "pids.max", pids_value(lim.pids), "pids", cid)
 
+    def apply_limits(self, limits: Limits) -> None:
+        self.limits = limits
+        enabled = set((read_text(self._parent_dir / "cgroup.subtree_control") or "").split())
+        for controller in self._required():
+            if controller not in enabled:
+                raise UnsupportedFeature(
+                    f"cannot apply {_FLAG[controller]} to cgroup {self.container_id}: controller "
+                    f"{controller!r} is not enabled in {self._parent_dir}", self.container_id,
+                )
+        self._apply_limits()
+
     def add_process(self, pid: int) -> None:
         write_control(self._dir / "cgroup.procs", str(pid), "cgroup2", self.container_id)
 

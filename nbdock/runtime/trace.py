@@ -1,0 +1,44 @@
+"""Start-path timestamps across processes, for ``bench/start_latency --phases``.
+
+Why a module of its own: a start spans the caller, the fork server, a supervisor and the init,
+and the pre-warmed ones are forked long before the bench could wrap anything. Each ``mark``
+appends one line (pid, CLOCK_MONOTONIC ns, label) with O_APPEND to ``$NBDOCK_TRACE``; unset, a
+mark is one global lookup. The file is opened per mark because supervisors close inherited fds;
+after pivot_root the init cannot reach it, so its last mark is the pivot.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+TRACE_ENV = "NBDOCK_TRACE"
+_path = os.environ.get(TRACE_ENV) or None
+
+
+def open_fd() -> int | None:
+    """An fd for marks after pivot_root (the init's); close-on-exec, so the command never sees it."""
+    if _path is None:
+        return None
+    try:
+        return os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+
+
+def mark(label: str, fd: int | None = None) -> None:
+    if _path is None:
+        return
+    line = f"{os.getpid()} {time.monotonic_ns()} {label}\n".encode()
+    own = fd is None
+    if own:
+        fd = open_fd()
+        if fd is None:
+            return
+    try:
+        os.write(fd, line)
+    except OSError:
+        pass
+    finally:
+        if own:
+            os.close(fd)

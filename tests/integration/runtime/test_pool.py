@@ -1,0 +1,173 @@
+"""Pre-warmed containers (runtime/pool.py): what differs from a direct start is only *when* each
+step runs, so these tests check what the pool adds — the hand-over, limits applied after the
+cgroup was joined, fresh namespaces per container, clean retirement, crash recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nbdock.runtime.linux.cgroups import leftover_container_ids
+from nbdock.runtime.pool import CGROUP_PREFIX
+
+
+@pytest.fixture
+def pooled(client, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:  # noqa: ANN001
+    """The session client, starting through its fork server with a pre-warmed container ready."""
+    monkeypatch.setenv("NBDOCK_FORKSERVER", "always")
+    monkeypatch.delenv("NBDOCK_POOL", raising=False)
+    client.engine.runtime.prewarm()
+    yield client
+
+
+def _launches(client) -> int:  # noqa: ANN001
+    return client.engine.runtime._forkserver.pooled_launches
+
+
+def _pool_cgroups() -> set[str]:
+    return {name for name in leftover_container_ids() if name.startswith(CGROUP_PREFIX)}
+
+
+def _wait_for(predicate, what: str, timeout: float = 10.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_a_pre_warmed_start_records_its_pool_cgroup(pooled) -> None:
+    before = _launches(pooled)
+    container = pooled.containers.run("busybox", ["sleep", "30"], detach=True)
+    try:
+        assert _launches(pooled) == before + 1
+        recorded = pooled.engine.runtime.state(container.id)
+        assert recorded.cgroup.startswith(CGROUP_PREFIX)
+        assert recorded.cgroup in leftover_container_ids()
+        # The container's PID 1 is in that cgroup, seen from the host.
+        with open(f"/proc/{recorded.pid}/cgroup") as handle:
+            assert recorded.cgroup in handle.read()
+        assert container.status == "running"
+        assert pooled.containers.get(container.id).attrs["State"]["Pid"] == recorded.pid
+    finally:
+        container.remove(force=True)
+    assert recorded.cgroup not in leftover_container_ids()
+
+
+def test_two_pre_warmed_containers_share_no_namespace(pooled) -> None:
+    names = ("net", "pid", "mnt", "uts", "ipc", "cgroup")
+    before = _launches(pooled)
+    first = pooled.containers.run("busybox", ["sleep", "30"], detach=True)
+    pooled.engine.runtime.prewarm()
+    second = pooled.containers.run("busybox", ["sleep", "30"], detach=True)
+    try:
+        assert _launches(pooled) == before + 2  # both alive at once: no inode can be reused
+        pids = [pooled.engine.runtime.state(c.id).pid for c in (first, second)]
+        seen = [{n: os.readlink(f"/proc/{pid}/ns/{n}") for n in names} for pid in [*pids, os.getpid()]]
+        for name in names:
+            assert len({ns[name] for ns in seen}) == 3, name  # first, second and the host differ
+    finally:
+        first.remove(force=True)
+        second.remove(force=True)
+
+
+def test_memory_limit_reaches_a_pre_warmed_cgroup_and_oom_kills(pooled) -> None:
+    before = _launches(pooled)
+    container = pooled.containers.run(
+        "busybox", ["sh", "-c", "cat /dev/zero | head -c 200m | tail"], detach=True, mem_limit="32m",
+    )
+    result = container.wait(timeout=60)
+    assert _launches(pooled) == before + 1
+    assert result["StatusCode"] == 137
+    assert container.attrs["State"]["OOMKilled"] is True
+    container.remove()
+
+
+def test_pids_limit_reaches_a_pre_warmed_cgroup(pooled) -> None:
+    from nbdock.runtime.linux.cgroups import open_cgroup
+    from nbdock.runtime.spec import Limits
+
+    before = _launches(pooled)
+    container = pooled.containers.run(
+        "busybox", ["sh", "-c", "for i in $(seq 30); do sleep 30 & done; wait"], detach=True,
+        pids_limit=10,
+    )
+    try:
+        assert _launches(pooled) == before + 1
+        cgroup = open_cgroup(pooled.engine.runtime.state(container.id).cgroup, Limits())
+        limits = [p / "pids.max" for p in cgroup.paths() if (p / "pids.max").exists()]
+        assert [path.read_text().strip() for path in limits] == ["10"]
+        _wait_for(lambda: b"can't fork" in container.logs(), "a refused fork")
+    finally:
+        container.remove(force=True)
+
+
+def test_cpus_limit_starts_directly(pooled) -> None:
+    before = _launches(pooled)
+    container = pooled.containers.run("busybox", ["sleep", "30"], detach=True, cpus=0.5)
+    try:
+        assert _launches(pooled) == before  # the pool's cgroups have no cpu hierarchy
+        assert pooled.engine.runtime.state(container.id).cgroup_name == container.id
+    finally:
+        container.remove(force=True)
+
+
+def test_closing_the_client_retires_the_pool(engine_root, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbdock
+
+    monkeypatch.setenv("NBDOCK_FORKSERVER", "always")
+    client = nbdock.from_env(engine_root)
+    before = _pool_cgroups()
+    client.engine.runtime.prewarm()
+    server_pid = client.engine.runtime._forkserver._process.pid
+    _wait_for(lambda: len(_pool_cgroups() - before) == 1, "the pre-warmed container's cgroup")
+    (made,) = _pool_cgroups() - before
+    client.close()
+    assert not os.path.exists(f"/proc/{server_pid}")
+    _wait_for(lambda: made not in leftover_container_ids(), "the retired container's cgroup removed")
+
+
+def test_a_killed_pre_warmed_supervisor_leaves_nothing(pooled) -> None:
+    import nbdock
+
+    container = pooled.containers.run("busybox", ["sleep", "60"], detach=True)
+    recorded = pooled.engine.runtime.state(container.id)
+    assert recorded.cgroup.startswith(CGROUP_PREFIX)
+    os.kill(recorded.shim_pid, signal.SIGKILL)
+    _wait_for(lambda: not os.path.exists(f"/proc/{recorded.pid}"), "the container's death")
+    fresh = nbdock.from_env(pooled.engine.root)  # its start-up cleanup knows the pool cgroup
+    assert fresh.containers.get(container.id).attrs["State"]["ExitCode"] == 137
+    assert recorded.cgroup not in leftover_container_ids()
+    fresh.containers.get(container.id).remove()
+    fresh.close()
+
+
+def test_a_broken_pre_warmed_container_falls_back_to_a_direct_start(pooled) -> None:
+    """Someone removes the waiting entry's cgroup (killing its init): the next start still works."""
+    from nbdock.runtime.linux.cgroups import open_cgroup
+    from nbdock.runtime.spec import Limits
+
+    _wait_for(lambda: bool(_pool_cgroups()), "a pre-warmed cgroup")
+    for name in _pool_cgroups():
+        recorded_users = [c for c in pooled.engine.runtime.list() if c.cgroup == name]
+        if not recorded_users:  # waiting entries only, never a running container's
+            open_cgroup(name, Limits()).destroy()
+    time.sleep(0.2)  # the entry notices its init died and exits
+    before = _launches(pooled)
+    assert pooled.containers.run("busybox", ["echo", "still fine"], remove=True) == b"still fine\n"
+    assert _launches(pooled) == before
+
+
+def test_pool_off_means_no_pre_warmed_containers(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBDOCK_FORKSERVER", "always")
+    monkeypatch.setenv("NBDOCK_POOL", "0")
+    before = _launches(client) if client.engine.runtime._forkserver else 0
+    client.engine.runtime.prewarm()
+    assert client.containers.run("busybox", ["true"], remove=True) == b""
+    assert _launches(client) == before
