@@ -27,9 +27,11 @@ from nbdock.runtime.linux.cgroups import (
     cgroups_available,
     leftover_container_ids,
     open_cgroup,
+    prime_attach,
 )
 from nbdock.runtime.linux.userns import remove_tree
-from nbdock.runtime.spec import ContainerSpec, Limits, validate
+from nbdock.runtime.names import NameIndex
+from nbdock.runtime.spec import NAME_PATTERN, ContainerSpec, Limits, validate
 from nbdock.runtime.supervisor import ContainerPaths, check_supported, launch
 
 
@@ -94,6 +96,7 @@ class Runtime:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self._forkserver: ForkServer | None = None
+        self.names = NameIndex(root, lambda: ((s.name, s.id) for s in self.list()))
 
     def _launch(self, container_id: str) -> int:
         """Start through the fork server when it pays, else fork the supervisor from here.
@@ -153,6 +156,9 @@ class Runtime:
         name = name_or_id.lstrip("/")
         if name and not name.startswith(".") and (self.root / name / "state.json").exists():
             return name
+        owner = self.names.owner(name) if NAME_PATTERN.fullmatch(name) else None
+        if owner is not None:
+            return owner
         matches = []
         for container_id in self.ids():
             try:
@@ -206,14 +212,11 @@ class Runtime:
     def create(self, spec: ContainerSpec, auto_remove: bool = False) -> state.State:
         validate(spec)
         check_supported(spec)  # refused before anything exists: no "Created" record left behind
+        if not self._forkserver_ready():
+            prime_attach()  # a direct start follows: get the cgroup move's slow part going now
         with self._lock():
             if spec.name:
-                for other in self.list():
-                    if other.name == spec.name:
-                        raise Conflict(
-                            f'the container name "/{spec.name}" is already in use by container '
-                            f'"{other.id}"; remove it or choose another name'
-                        )
+                self.names.claim(spec.name, spec.id)
             paths = self.paths(spec.id)
             paths.directory.mkdir()
             for sub in (paths.rootfs, paths.upper, paths.work):
@@ -309,6 +312,10 @@ class Runtime:
             self.wait(container_id)
         with self._lock():
             self._purge(container_id, current.cgroup_name)
+            self.names.release(current.name, container_id)
+
+    def _forkserver_ready(self) -> bool:
+        return self._forkserver is not None and self._forkserver.ready()
 
     def _purge(self, container_id: str, cgroup_name: str) -> None:
         if cgroups_available():

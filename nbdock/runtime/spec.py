@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,9 @@ READONLY_PATHS: tuple[str, ...] = (
     "/proc/sys",
     "/proc/sysrq-trigger",
 )
+
+# Docker's container names (names become file names in the runtime's name index).
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -180,6 +184,14 @@ def _check_limits(spec: ContainerSpec) -> None:
         raise InvalidArgument("--pids-limit must be positive, or -1 for unlimited")
 
 
+def _check_name(spec: ContainerSpec) -> None:
+    if spec.name and not NAME_PATTERN.fullmatch(spec.name):
+        raise InvalidArgument(
+            f"invalid container name {spec.name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, "
+            "at least two characters", hint="e.g. --name my-app",
+        )
+
+
 def _check_hostname(spec: ContainerSpec) -> None:
     name = spec.effective_hostname
     if len(name) > 64 or not name.replace("-", "").replace(".", "").isalnum():
@@ -188,6 +200,7 @@ def _check_hostname(spec: ContainerSpec) -> None:
 
 CHECKS: tuple[Callable[[ContainerSpec], None], ...] = (
     _check_args,
+    _check_name,
     _check_cwd,
     _check_mounts,
     _check_limits,

@@ -36,6 +36,7 @@ from nbdock.errors import UnsupportedFeature
 from nbdock.runtime import init, logs, state, trace
 from nbdock.runtime.linux import caps, libc, userns
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup
+from nbdock.runtime.names import NameIndex
 from nbdock.runtime.spec import ContainerSpec, Limits
 
 F_SETPIPE_SZ = 1031
@@ -285,7 +286,7 @@ class Supervision:
         )
         self.channel.send(logs.event_frame(event="failed", exit_code=exit_code, message=message))
         if final.auto_remove:
-            _auto_remove(self.paths, self.channel)
+            _auto_remove(self.paths, self.channel, None, final)
         return exit_code
 
 
@@ -430,7 +431,7 @@ def supervise_started(sup: Supervision, child: InitProcess, cgroup: Cgroup | Non
     if auto_remove:  # nobody reads the state of a container that is about to vanish
         sup.channel.send(exited)
         trace.mark("S exited sent")
-        _auto_remove(sup.paths, sup.channel, cgroup)
+        _auto_remove(sup.paths, sup.channel, cgroup, sup.record.current)
         return exit_code
     if cgroup is not None:
         cgroup.destroy()
@@ -440,7 +441,10 @@ def supervise_started(sup: Supervision, child: InitProcess, cgroup: Cgroup | Non
     return exit_code
 
 
-def _auto_remove(paths: ContainerPaths, channel: Channel, cgroup: Cgroup | None = None) -> None:
+def _auto_remove(
+    paths: ContainerPaths, channel: Channel, cgroup: Cgroup | None = None,
+    current: state.State | None = None,
+) -> None:
     """``--rm``: the container vanishes (one atomic rename) before the caller sees end-of-stream.
 
     The caller of ``run(..., remove=True)`` reads until EOF, so renaming first and closing the
@@ -455,6 +459,8 @@ def _auto_remove(paths: ContainerPaths, channel: Channel, cgroup: Cgroup | None 
         marker = paths.directory
     channel.close()
     trace.mark("S channel closed")
+    if current is not None:
+        NameIndex(paths.directory.parent, list).release(current.name, current.id)
     if cgroup is not None:
         cgroup.destroy()
     import shutil  # only here, after the caller has its answer: keeps the CLI's imports small

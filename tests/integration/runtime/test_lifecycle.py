@@ -226,3 +226,11 @@ def test_a_failed_start_with_remove_leaves_nothing(client) -> None:
         client.containers.run("busybox", ["no-such-command"], remove=True)
     assert raised.value.exit_status == 127
     assert set(runtime.ids()) == before
+
+
+def test_an_auto_removed_containers_name_is_free_at_once(client) -> None:
+    for _ in range(2):  # like `docker run --rm --name job ...` twice in a row
+        assert client.containers.run("busybox", ["true"], name="rm-name-reuse", remove=True) == b""
+    # The supervisor drops the index entry after the caller has its answer.
+    entry = client.engine.runtime.names.directory / "rm-name-reuse"
+    _wait_for(lambda: not entry.exists(), "the name index entry released")

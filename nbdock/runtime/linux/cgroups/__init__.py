@@ -23,6 +23,7 @@ from nbdock.runtime.linux.cgroups.detect import (
     detect_layout,
     leftover_container_ids,
     open_cgroup,
+    prime_attach,
     remove_parent,
 )
 from nbdock.runtime.linux.cgroups.v1 import V1Cgroup
@@ -40,5 +41,6 @@ __all__ = [
     "leftover_container_ids",
     "open_cgroup",
     "parent_name",
+    "prime_attach",
     "remove_parent",
 ]
