@@ -1,14 +1,16 @@
 """Where nbdock's start time goes: a timeline across the caller, the supervisor and the init.
 
-Why not cProfile: a container start is three processes (the caller, the forked supervisor, the
-container's init), and a profiler inherited through fork slows the children it cannot report
-on; the caller's profile then shows only "waiting in read()". Instead, named nbdock functions
-are wrapped (in this bench process only, nothing in nbdock/ is edited) to append
-``who label start end`` lines, in CLOCK_MONOTONIC nanoseconds, to a trace file. The
-supervisor and the init are forks of this process, so they inherit the wrappers. Each event
-opens the file by path (the supervisor closes every inherited fd); after pivot_root the path is
-gone, so the init keeps one fd opened before it (close-on-exec: the user's command never sees
-it). Functions that a refactoring renamed are listed as missing, never a crash.
+Why not cProfile: a container start is three or four processes (the caller, the fork server,
+the supervisor, the container's init), and a profiler inherited through fork slows the children
+it cannot report on; the caller's profile then shows only "waiting in read()". Two sources:
+- named nbdock functions wrapped in this bench process (nothing in nbdock/ is edited), which
+  append ``who label start end`` lines in CLOCK_MONOTONIC nanoseconds to a trace file. They
+  reach the supervisor and the init only when those are forks of this process
+  (``NBDOCK_FORKSERVER=never``). After pivot_root the init writes through one fd opened before it.
+- the runtime's own marks (``nbdock/runtime/trace.py``, turned on with ``$NBDOCK_TRACE``), which
+  every process of a start writes whichever way it was launched: F fork server, S supervisor
+  (pre-warmed or not), I init. They are points in time; "takes" is then the time to the next mark.
+Functions that a refactoring renamed are listed as missing, never a crash.
 """
 
 from __future__ import annotations
@@ -31,16 +33,16 @@ TARGETS: tuple[tuple[str, str, str, str], ...] = (
     ("nbdock.engine", "_random_name", "engine pick a name", "P"),
     ("nbdock.runtime.runtime", "Runtime.create", "runtime create (dirs, spec)", "P"),
     ("nbdock.runtime.runtime", "Runtime.start", "runtime start", "P"),
-    ("nbdock.runtime.supervisor", "seccomp_filter_for", "seccomp filter (cached)", "P"),
+    ("nbdock.runtime.init", "seccomp_filter_for", "seccomp filter (cached)", "P"),
     ("nbdock.runtime.runtime", "launch", "fork supervisor (double fork)", "P"),
     ("nbdock.runtime.runtime", "Attachment.wait_started", "wait for 'started'", "P"),
     ("nbdock.runtime.runtime", "Runtime.remove", "remove (--rm)", "P"),
-    ("nbdock.runtime.supervisor", "_detach_from_caller", "detach from caller", "S"),
-    ("nbdock.runtime.supervisor", "_record", "write state.json", "S"),
-    ("nbdock.runtime.supervisor", "_open_cgroup", "cgroup create", "S"),
+    ("nbdock.runtime.supervisor", "detach_from_caller", "detach from caller", "S"),
+    ("nbdock.runtime.supervisor", "Recorder.__call__", "write state.json", "S"),
+    ("nbdock.runtime.supervisor", "join_cgroup", "cgroup create + join", "S"),
     ("nbdock.runtime.linux.cgroups.v1", "V1Cgroup.add_process", "cgroup attach (v1)", "S"),
     ("nbdock.runtime.linux.cgroups.v2", "V2Cgroup.add_process", "cgroup attach (v2)", "S"),
-    ("nbdock.runtime.supervisor", "_read_all", "wait until init exec'd", "S"),
+    ("nbdock.runtime.supervisor", "InitProcess.failure", "wait until init exec'd", "S"),
     ("nbdock.runtime.supervisor", "_pump", "copy output until EOF", "S"),
     ("nbdock.runtime.linux.cgroups.v1", "V1Cgroup.oom_killed", "OOM check (v1)", "S"),
     ("nbdock.runtime.linux.cgroups.v2", "V2Cgroup.oom_killed", "OOM check (v2)", "S"),
@@ -162,16 +164,25 @@ class Tracer:
         for line in self.path.read_text().splitlines():
             who, label, start, end = line.split("\t")
             rows.append((who, label, int(start), int(end)))
-        return rows
+        marks = self.path.with_suffix(".marks")
+        for line in marks.read_text().splitlines() if marks.exists() else ():
+            _pid, stamp, text = line.split(" ", 2)  # "F request", "S exec seen", "I exec", ...
+            who, _sep, label = text.partition(" ")
+            rows.append((who, f"· {label}", int(stamp), -1))
+        return sorted(rows, key=lambda row: row[2])
 
 
 @contextlib.contextmanager
 def tracing(path: Path) -> Iterator[Tracer]:
     tracer = Tracer(path)
     tracer.install()
+    marks = path.with_suffix(".marks")
+    marks.write_bytes(b"")
+    os.environ["NBDOCK_TRACE"] = str(marks)  # the fork server takes it with the next request
     try:
         yield tracer
     finally:
+        del os.environ["NBDOCK_TRACE"]
         tracer.uninstall()
 
 
@@ -201,15 +212,18 @@ def timeline(run_once: Callable[[], None], runs: int, gap: float, trace: Path) -
         if label == "RUN":
             base, seen = start, defaultdict(int)
             continue
-        seen[label] += 1  # the 2nd write of state.json is a different phase from the 1st
-        key = (who, label if seen[label] == 1 else f"{label} #{seen[label]}")
-        phases[key].append(((start - base) / 1e6, (end - start) / 1e6))
+        seen[who, label] += 1  # the 2nd write of state.json is a different phase from the 1st
+        key = (who, label if seen[who, label] == 1 else f"{label} #{seen[who, label]}")
+        phases[key].append(((start - base) / 1e6, (end - start) / 1e6 if end >= 0 else -1.0))
     rows = sorted(
         ({"who": who, "phase": label, "start_ms": statistics.median(s for s, _ in values),
           "duration_ms": statistics.median(d for _, d in values), "seen_in_runs": len(values)}
          for (who, label), values in phases.items()),
         key=lambda row: row["start_ms"],
     )
+    marks = [row for row in rows if row["duration_ms"] < 0]
+    for row, following in zip(marks, [*marks[1:], None], strict=True):  # a mark lasts until the next
+        row["duration_ms"] = following["start_ms"] - row["start_ms"] if following else 0.0
     return {"runs": runs, "median_total_ms": statistics.median(totals),
             "median_untraced_ms": statistics.median(untraced), "phases": rows,
             "not_traced": missing}
@@ -280,7 +294,7 @@ def render(data: dict[str, Any], image: str) -> str:
     lines = [
         f"nbdock API, {api['runs']} runs: median {api['median_untraced_ms']:.1f} ms untraced, "
         f"{api['median_total_ms']:.1f} ms traced (each traced phase adds ~0.1 ms); "
-        "P caller, S supervisor, I container init",
+        "P caller, F fork server, S supervisor, I container init; '·' marks a runtime trace point",
         format_table(["who", "phase", "starts at ms", "takes ms", "runs"], [
             [r["who"], r["phase"], f"{r['start_ms']:.2f}", f"{r['duration_ms']:.2f}",
              str(r["seen_in_runs"])] for r in api["phases"]], left=2),

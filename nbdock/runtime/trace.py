@@ -3,8 +3,9 @@
 Why a module of its own: a start spans the caller, the fork server, a supervisor and the init,
 and the pre-warmed ones are forked long before the bench could wrap anything. Each ``mark``
 appends one line (pid, CLOCK_MONOTONIC ns, label) with O_APPEND to ``$NBDOCK_TRACE``; unset, a
-mark is one global lookup. The file is opened per mark because supervisors close inherited fds;
-after pivot_root the init cannot reach it, so its last mark is the pivot.
+mark is one environment lookup (read each time: the fork server takes each request's NBDOCK_*
+variables, so a bench can turn tracing on for a running server). The file is opened per mark
+because supervisors close inherited fds; the init opens one fd before pivot_root (``open_fd``).
 """
 
 from __future__ import annotations
@@ -13,21 +14,21 @@ import os
 import time
 
 TRACE_ENV = "NBDOCK_TRACE"
-_path = os.environ.get(TRACE_ENV) or None
 
 
 def open_fd() -> int | None:
     """An fd for marks after pivot_root (the init's); close-on-exec, so the command never sees it."""
-    if _path is None:
+    path = os.environ.get(TRACE_ENV)
+    if not path:
         return None
     try:
-        return os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
         return None
 
 
 def mark(label: str, fd: int | None = None) -> None:
-    if _path is None:
+    if not os.environ.get(TRACE_ENV):
         return
     line = f"{os.getpid()} {time.monotonic_ns()} {label}\n".encode()
     own = fd is None

@@ -171,3 +171,22 @@ def test_pool_off_means_no_pre_warmed_containers(client, monkeypatch: pytest.Mon
     client.engine.runtime.prewarm()
     assert client.containers.run("busybox", ["true"], remove=True) == b""
     assert _launches(client) == before
+
+
+def test_exec_and_stats_find_a_pre_warmed_containers_cgroup(pooled) -> None:
+    container = pooled.containers.run("busybox", ["sleep", "30"], detach=True, mem_limit="64m")
+    try:
+        recorded = pooled.engine.runtime.state(container.id)
+        assert recorded.cgroup.startswith(CGROUP_PREFIX)
+        code, output = container.exec_run(["sh", "-c", "echo $$; cat /proc/self/cgroup"])
+        assert code == 0
+        assert output.split()[0] != b"1"  # a new process of the container, not its PID 1
+        stats = pooled.engine.runtime.stats(container.id)
+        assert stats is not None and stats.memory_limit_bytes == 64 * 1024 * 1024
+        assert stats.pids_current >= 1
+        # inside, the cgroup namespace hides the pool name: PID 1 sees its cgroup as the root
+        assert b"pids:/\n" in output
+        with open(f"/proc/{recorded.pid}/cgroup") as handle:
+            assert recorded.cgroup in handle.read()
+    finally:
+        container.remove(force=True)
