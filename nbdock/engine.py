@@ -178,16 +178,14 @@ class Engine:
         The runtime checks names under its lock (two processes may pick at once); asking it is
         cheaper than listing every container first to pick a free name (O(containers) each).
         """
-        import dataclasses
-
         for _ in range(_NAME_ATTEMPTS):
             try:
                 return self.runtime.create(spec, auto_remove=options.auto_remove)
             except Conflict:
                 if options.name:
                     raise
-                spec = dataclasses.replace(spec, name=_random_name())
-        spec = dataclasses.replace(spec, name=f"{_ADJECTIVES[0]}_{os.urandom(3).hex()}")
+                spec = spec.replace(name=_random_name())
+        spec = spec.replace(name=f"{_ADJECTIVES[0]}_{os.urandom(3).hex()}")
         return self.runtime.create(spec, auto_remove=options.auto_remove)
 
     @staticmethod

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-from dataclasses import dataclass
 
 from nbdock.errors import Conflict, RuntimeFailure
 from nbdock.runtime import init, state
+from nbdock.runtime._plain import Frozen
 from nbdock.runtime.linux import caps, libc, userns
 from nbdock.runtime.linux.cgroups import cgroups_available, open_cgroup
 from nbdock.runtime.spec import ContainerSpec, Limits, Process
@@ -26,12 +26,17 @@ from nbdock.runtime.supervisor import seccomp_filter_for
 _NAMESPACE_ORDER = ("user", "ipc", "uts", "net", "pid", "cgroup", "mnt")
 
 
-@dataclass(frozen=True)
-class ExecRequest:
+class ExecRequest(Frozen):
+    __slots__ = ("args", "env", "cwd", "user")
     args: tuple[str, ...]
-    env: tuple[str, ...] = ()  # added to (and overriding) the container's environment
-    cwd: str = ""  # default: the container's working directory
-    user: str | None = None  # default: the container's user
+    env: tuple[str, ...]  # added to (and overriding) the container's environment
+    cwd: str  # default: the container's working directory
+    user: str | None  # default: the container's user
+
+    def __init__(
+        self, args: tuple[str, ...], env: tuple[str, ...] = (), cwd: str = "", user: str | None = None
+    ) -> None:
+        self._set(args=args, env=env, cwd=cwd, user=user)
 
 
 def _merged_process(spec: ContainerSpec, request: ExecRequest) -> Process:

@@ -17,11 +17,11 @@ import json
 import os
 import signal
 import struct
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from nbdock.runtime import trace
-from nbdock.runtime.linux import caps, libc, mounts, prefault, userns, users
+from nbdock.runtime._plain import Plain
+from nbdock.runtime.linux import caps, libc, mounts, userns, users
 from nbdock.runtime.spec import ContainerSpec, Process
 
 # Exit codes with Docker's meaning: setup failed, command not executable, command not found.
@@ -34,20 +34,40 @@ _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 
 
-@dataclass
-class InitPlan:
-    """Everything the init needs, computed by the supervisor before the fork."""
+class InitPlan(Plain):
+    """Everything the init needs, computed by the supervisor before the fork.
 
-    spec: ContainerSpec
-    rootfs: str  # the (empty) directory the overlay is mounted on
-    upper: str
-    work: str
-    etc_files: dict[str, str]  # container path -> generated host file (hostname, hosts, ...)
-    cap_last: int
-    in_userns: bool  # rootless: made inside a user namespace (no mknod, overlay userxattr)
-    seccomp_filter: Any  # a prebuilt SeccompFilter, or None for unconfined
-    unshare_flags: int  # namespaces this process still has to create (PID was made by the parent)
-    id_mapping: userns.IdMapping | None = None  # rootless: the user namespace's uid/gid maps
+    A pre-warmed init receives it pickled (``pool.py``): every field must pickle.
+    """
+
+    __slots__ = (
+        "spec", "rootfs", "upper", "work", "etc_files", "cap_last", "in_userns", "seccomp_filter",
+        "unshare_flags", "id_mapping",
+    )
+
+    def __init__(
+        self,
+        spec: ContainerSpec,
+        rootfs: str,  # the (empty) directory the overlay is mounted on
+        upper: str,
+        work: str,
+        etc_files: dict[str, str],  # container path -> generated host file (hostname, hosts, ...)
+        cap_last: int,
+        in_userns: bool,  # rootless: made inside a user namespace (no mknod, overlay userxattr)
+        seccomp_filter: Any,  # a prebuilt SeccompFilter, or None for unconfined
+        unshare_flags: int,  # namespaces this process still has to create (PID: the parent's)
+        id_mapping: userns.IdMapping | None = None,  # rootless: the user namespace's uid/gid maps
+    ) -> None:
+        self.spec = spec
+        self.rootfs = rootfs
+        self.upper = upper
+        self.work = work
+        self.etc_files = etc_files
+        self.cap_last = cap_last
+        self.in_userns = in_userns
+        self.seccomp_filter = seccomp_filter
+        self.unshare_flags = unshare_flags
+        self.id_mapping = id_mapping
 
 
 class SetupError(Exception):
@@ -266,6 +286,10 @@ def run(
         trace.mark("I process started", _trace_fd)
         _isolate(unshare_flags)
         if plan is None:  # pre-warmed (pool.py): wait, with private memory, for a container
+            # Imported here (before pivot_root): pool.py, which forked us, has it loaded already,
+            # and a direct start (every CLI run) does not need it.
+            from nbdock.runtime.linux import prefault
+
             prefault.populate_private_memory()  # while nobody waits (see prefault.py)
             plan = _receive_plan(plan_fd)
             trace.mark("I plan received", _trace_fd)

@@ -12,15 +12,13 @@ import os
 import struct
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 EVENT, STDOUT, STDERR = 0, 1, 2
 _HEADER = struct.Struct("<BQI")
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     stream: int
     time_ns: int
     data: bytes

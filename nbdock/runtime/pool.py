@@ -20,12 +20,10 @@ cgroup and exits. ``NBDOCK_POOL=0`` turns pre-warming off.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import pickle  # also what makes it already loaded in pre-warmed inits (init._receive_plan)
 import select
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -59,10 +57,12 @@ def enabled() -> bool:
     return os.environ.get(POOL_ENV, "1").lower() not in ("0", "no", "off", "false")
 
 
-@dataclass
 class _Entry:
-    request_w: int  # the container's directory goes here, once
-    events_r: int  # handed to the caller: the entry's event channel
+    __slots__ = ("request_w", "events_r")
+
+    def __init__(self, request_w: int, events_r: int) -> None:
+        self.request_w = request_w  # the container's directory goes here, once
+        self.events_r = events_r  # handed to the caller: the entry's event channel
 
 
 class Pool:
@@ -204,7 +204,7 @@ def _await_request(request_fd: int, init_error_fd: int) -> dict[str, Any] | None
 
 
 def _send_plan(plan_fd: int, plan: init.InitPlan) -> None:
-    data = pickle.dumps(dataclasses.replace(plan, seccomp_filter=None))
+    data = pickle.dumps(plan.replace(seccomp_filter=None))
     view = memoryview(data)
     while view:
         view = view[os.write(plan_fd, view):]

@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbdock.errors import Conflict, ContainerNotFound, InvalidArgument
 from nbdock.runtime import logs, state, trace
 from nbdock.runtime.exec import ExecRequest, exec_in_container
-from nbdock.runtime.forkserver import ForkServer, caller_is_heavy
 from nbdock.runtime.linux import libc
 from nbdock.runtime.linux.cgroups import (
     Cgroup,
@@ -31,8 +31,11 @@ from nbdock.runtime.linux.cgroups import (
 )
 from nbdock.runtime.linux.userns import remove_tree
 from nbdock.runtime.names import NameIndex
-from nbdock.runtime.spec import NAME_PATTERN, ContainerSpec, Limits, validate
+from nbdock.runtime.spec import ContainerSpec, Limits, valid_name, validate
 from nbdock.runtime.supervisor import ContainerPaths, check_supported, launch
+
+if TYPE_CHECKING:  # imported where used: the CLI (NBDOCK_FORKSERVER=never) runs without it
+    from nbdock.runtime.forkserver import ForkServer
 
 
 class Attachment:
@@ -109,6 +112,8 @@ class Runtime:
         choice = os.environ.get("NBDOCK_FORKSERVER", "auto")
         paths = self.paths(container_id)
         if choice != "never":
+            from nbdock.runtime.forkserver import ForkServer, caller_is_heavy
+
             if self._forkserver is None:
                 self._forkserver = ForkServer()
             server = self._forkserver
@@ -123,6 +128,8 @@ class Runtime:
         ``NBDOCK_FORKSERVER=never`` or ``NBDOCK_POOL=0``."""
         if os.environ.get("NBDOCK_FORKSERVER", "auto") == "never":
             return
+        from nbdock.runtime.forkserver import ForkServer
+
         if self._forkserver is None:
             self._forkserver = ForkServer()
         self._forkserver.prewarm(network)
@@ -156,7 +163,7 @@ class Runtime:
         name = name_or_id.lstrip("/")
         if name and not name.startswith(".") and (self.root / name / "state.json").exists():
             return name
-        owner = self.names.owner(name) if NAME_PATTERN.fullmatch(name) else None
+        owner = self.names.owner(name) if valid_name(name) else None
         if owner is not None:
             return owner
         matches = []
@@ -368,8 +375,10 @@ class Runtime:
         empty and has been for a while (a container elsewhere may be starting right now).
         """
         cleaned = []
-        for leftover in self.root.glob(".removing-*"):
-            remove_tree(leftover)
+        with os.scandir(self.root) as entries:  # not Path.glob: it compiles a regexp (~0.15 ms)
+            removing = [entry.path for entry in entries if entry.name.startswith(".removing-")]
+        for leftover in removing:
+            remove_tree(Path(leftover))
         if not cgroups_available():  # rootless: no cgroups of ours to look after
             return cleaned
         known = self._cgroup_owners()

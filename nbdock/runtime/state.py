@@ -10,14 +10,13 @@ which guards against pid reuse), never from the file alone.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from nbdock.errors import Conflict
+from nbdock.runtime._plain import Plain
 
 ALLOWED = {
     "created": {"running", "exited", "removing"},
@@ -27,25 +26,49 @@ ALLOWED = {
 }
 
 
-@dataclass
-class State:
-    id: str
-    name: str
-    status: str = "created"
-    created: str = ""
-    pid: int = 0
-    pid_start: int = 0
-    shim_pid: int = 0
-    shim_start: int = 0
-    started_at: str = ""
-    finished_at: str = ""
-    exit_code: int | None = None
-    oom_killed: bool = False
-    error: str = ""
-    auto_remove: bool = False
-    # The cgroup's directory name when it is not the id: a pre-warmed container (runtime/pool.py)
-    # was put in its cgroup before it had an id. Read through ``cgroup_name``.
-    cgroup: str = ""
+class State(Plain):
+    """One container's record; the fields are state.json's keys, in the order they are written."""
+
+    __slots__ = (
+        "id", "name", "status", "created", "pid", "pid_start", "shim_pid", "shim_start",
+        "started_at", "finished_at", "exit_code", "oom_killed", "error", "auto_remove", "cgroup",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        status: str = "created",
+        created: str = "",
+        pid: int = 0,
+        pid_start: int = 0,
+        shim_pid: int = 0,
+        shim_start: int = 0,
+        started_at: str = "",
+        finished_at: str = "",
+        exit_code: int | None = None,
+        oom_killed: bool = False,
+        error: str = "",
+        auto_remove: bool = False,
+        # The cgroup's directory name when it is not the id: a pre-warmed container (runtime/pool.py)
+        # was put in its cgroup before it had an id. Read through ``cgroup_name``.
+        cgroup: str = "",
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.status = status
+        self.created = created
+        self.pid = pid
+        self.pid_start = pid_start
+        self.shim_pid = shim_pid
+        self.shim_start = shim_start
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.exit_code = exit_code
+        self.oom_killed = oom_killed
+        self.error = error
+        self.auto_remove = auto_remove
+        self.cgroup = cgroup
 
     @property
     def cgroup_name(self) -> str:
@@ -70,7 +93,7 @@ def load(directory: Path) -> State:
 def save(directory: Path, state: State) -> None:
     temp = directory / f".state.{os.getpid()}.tmp"
     with open(temp, "w") as handle:
-        json.dump(dataclasses.asdict(state), handle)
+        json.dump(state.as_dict(), handle)
     os.replace(temp, directory / "state.json")
 
 

@@ -28,12 +28,12 @@ import os
 import select
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
 from nbdock.errors import UnsupportedFeature
 from nbdock.runtime import init, logs, state, trace
+from nbdock.runtime._plain import Frozen
 from nbdock.runtime.linux import caps, libc, userns
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup
 from nbdock.runtime.names import NameIndex
@@ -44,11 +44,14 @@ F_SETPIPE_SZ = 1031
 seccomp_filter_for = init.seccomp_filter_for
 
 
-@dataclass(frozen=True)
-class ContainerPaths:
+class ContainerPaths(Frozen):
     """Where one container's files live; every name derives from the container id."""
 
+    __slots__ = ("directory",)
     directory: Path
+
+    def __init__(self, directory: Path) -> None:
+        self._set(directory=directory)
 
     @property
     def rootfs(self) -> Path:

@@ -34,11 +34,13 @@ import functools
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbdock._paths import run_root
 from nbdock.errors import RuntimeFailure, UnsupportedFeature
-from nbdock.runtime.linux import seccomp_profile as profile
+
+if TYPE_CHECKING:
+    from nbdock.runtime.linux import seccomp_profile as profile
 
 # Python's built-in sha256 for the cache key and checksum (a few kB): ``hashlib`` loads OpenSSL,
 # ~2 ms of every ``nbdock run``.
@@ -55,7 +57,7 @@ except ImportError:
 _scmp: Any = None
 _SCMP_MISSING = ""
 
-__all__ = ["SeccompFilter", "build_default_filter", "cached_default_filter"]
+__all__ = ["SeccompFilter", "build_default_filter", "cached_default_filter", "normalize_capability"]
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _prctl = _libc.prctl
@@ -120,8 +122,14 @@ def build_default_filter(capabilities: Iterable[str]) -> SeccompFilter:
     Capability names may be given as ``CAP_SYS_ADMIN`` or ``sys_admin``. Call it before
     pivot_root; the result is immutable, so one compilation serves any number of containers.
     """
-    caps = frozenset(profile.normalize_capability(name) for name in capabilities)
+    caps = frozenset(normalize_capability(name) for name in capabilities)
     return SeccompFilter(_compile(caps))
+
+
+def normalize_capability(name: str) -> str:
+    """``sys_admin`` and ``CAP_SYS_ADMIN`` name the same capability (Docker accepts both)."""
+    upper = name.strip().upper()
+    return upper if upper.startswith("CAP_") else f"CAP_{upper}"
 
 
 def cached_default_filter(capabilities: Iterable[str], cache_dir: Path | None = None) -> SeccompFilter:
@@ -130,8 +138,9 @@ def cached_default_filter(capabilities: Iterable[str], cache_dir: Path | None = 
     Why: compiling costs ~25 ms plus ~45 ms to import pyseccomp, on every ``nbdock run`` from a
     fresh CLI process. The program is a pure function of the profile's source, the capability
     set and libseccomp's build, so those name the cache file; a changed profile is a new file.
+    A hit needs neither pyseccomp nor the profile module (its source is hashed as a file).
     """
-    caps = frozenset(profile.normalize_capability(name) for name in capabilities)
+    caps = frozenset(normalize_capability(name) for name in capabilities)
     cache_dir = cache_dir or run_root() / "cache"
     path = cache_dir / f"seccomp-{_cache_key(caps)}.bpf"
     try:
@@ -149,9 +158,14 @@ def cached_default_filter(capabilities: Iterable[str], cache_dir: Path | None = 
     return SeccompFilter(program)
 
 
+# What the program is compiled from: this module and the profile, hashed as files so that a
+# cache hit imports neither (the profile's tables and classes cost every start ~1.3 ms).
+KEY_SOURCES = (Path(__file__), Path(__file__).with_name("seccomp_profile.py"))
+
+
 def _cache_key(capabilities: frozenset[str]) -> str:
     digest = sha256()
-    for source in (Path(__file__), Path(profile.__file__)):
+    for source in KEY_SOURCES:
         digest.update(source.read_bytes())
     for library in ("/usr/lib/x86_64-linux-gnu/libseccomp.so.2", "/lib/x86_64-linux-gnu/libseccomp.so.2"):
         if os.path.exists(library):
@@ -182,6 +196,8 @@ def _compile(capabilities: frozenset[str]) -> bytes:
         )
     if _scmp.system_arch() != _scmp.Arch.X86_64:
         raise UnsupportedFeature("the default seccomp profile is written for x86_64 only")
+    from nbdock.runtime.linux import seccomp_profile as profile
+
     try:
         native = _new_filter(_scmp.Arch.X86_64)
         compat = _new_filter(_scmp.Arch.X86, _scmp.Arch.X32)
@@ -223,6 +239,8 @@ def _arg(check: profile.ArgCheck) -> _scmp.Arg:
 
 
 def _add_rule(native: _scmp.SyscallFilter, compat: _scmp.SyscallFilter, rule: profile.Rule) -> None:
+    from nbdock.runtime.linux import seccomp_profile as profile
+
     action = _action(rule)
     args = [_arg(check) for check in rule.args]
     for name in rule.names:
@@ -241,6 +259,8 @@ def _resolve(arch: int, name: str) -> int:
 
 
 def _add_enosys_tail(native: _scmp.SyscallFilter) -> None:
+    from nbdock.runtime.linux import seccomp_profile as profile
+
     known = [_resolve(_scmp.Arch.X86_64, name) for name in profile.all_names()]
     known.extend(profile.X86_64_NUMBERS.values())
     for number in range(max(known) + 1, _HIGHEST_ENOSYS + 1):

@@ -258,12 +258,6 @@ X86_64_NUMBERS: dict[str, int] = {
 }
 
 
-def normalize_capability(name: str) -> str:
-    """``sys_admin`` and ``CAP_SYS_ADMIN`` name the same capability (Docker accepts both)."""
-    upper = name.strip().upper()
-    return upper if upper.startswith("CAP_") else f"CAP_{upper}"
-
-
 def rules_for(capabilities: frozenset[str]) -> list[Rule]:
     """The profile for a container holding ``capabilities`` (normalized ``CAP_*`` names)."""
     rules = [Rule(ALWAYS_ALLOWED)]

@@ -21,11 +21,11 @@ from __future__ import annotations
 import os
 import pwd
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbdock.errors import RuntimeFailure, UnsupportedFeature
+from nbdock.runtime._plain import Frozen
 from nbdock.runtime.linux import libc
 
 if TYPE_CHECKING:  # imported where used: a root `nbdock run` needs neither
@@ -38,24 +38,30 @@ SUBIDS_ENV = "NBDOCK_ROOTLESS_SUBIDS"
 _MAX_RANGES = 64
 
 
-@dataclass(frozen=True)
-class IdRange:
+class IdRange(Frozen):
     """``count`` ids from ``inside`` in the namespace are the ids from ``outside`` on the host."""
 
+    __slots__ = ("inside", "outside", "count")
     inside: int
     outside: int
     count: int
+
+    def __init__(self, inside: int, outside: int, count: int) -> None:
+        self._set(inside=inside, outside=outside, count=count)
 
     def line(self) -> str:
         return f"{self.inside} {self.outside} {self.count}"
 
 
-@dataclass(frozen=True)
-class IdMapping:
+class IdMapping(Frozen):
     """The uid and gid maps of one container's user namespace."""
 
+    __slots__ = ("uids", "gids")
     uids: tuple[IdRange, ...]
     gids: tuple[IdRange, ...]
+
+    def __init__(self, uids: tuple[IdRange, ...], gids: tuple[IdRange, ...]) -> None:
+        self._set(uids=uids, gids=gids)
 
     @property
     def is_self_map(self) -> bool:

@@ -6,19 +6,22 @@ entry (Docker allows ``-u 1234``); a name that is missing is an error, as in Doc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from nbdock.runtime._plain import Frozen
 
 
 class UnknownUser(LookupError):
     """A user or group name the image does not define."""
 
 
-@dataclass(frozen=True)
-class ExecUser:
+class ExecUser(Frozen):
+    __slots__ = ("uid", "gid", "groups", "home")
     uid: int
     gid: int
     groups: tuple[int, ...]
     home: str
+
+    def __init__(self, uid: int, gid: int, groups: tuple[int, ...], home: str) -> None:
+        self._set(uid=uid, gid=gid, groups=groups, home=home)
 
 
 def _read_table(path: str) -> list[list[str]]:

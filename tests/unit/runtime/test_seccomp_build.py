@@ -81,3 +81,27 @@ def test_disk_cache_returns_the_same_program_without_compiling(tmp_path) -> None
         files[0].write_bytes(garbage)
         rebuilt = seccomp.cached_default_filter(["CAP_CHOWN", "CAP_KILL"], tmp_path)
         assert rebuilt.export_bpf() == first.export_bpf()
+
+
+def test_disk_cache_key_follows_the_profile_source(tmp_path, monkeypatch) -> None:
+    """The key hashes the profile as a file (a cache hit does not import it): the file must be
+    the module's, and any edit of it must name a different cache entry."""
+    from pathlib import Path
+
+    from nbdock.runtime.linux import seccomp
+
+    assert Path(seccomp_profile.__file__).resolve() in {p.resolve() for p in seccomp.KEY_SOURCES}
+    assert Path(seccomp.__file__).resolve() in {p.resolve() for p in seccomp.KEY_SOURCES}
+    caps = frozenset({"CAP_KILL"})
+    before = seccomp._cache_key(caps)
+    assert seccomp._cache_key(caps) == before
+    copies = []
+    for source in seccomp.KEY_SOURCES:
+        copy = tmp_path / source.name
+        copy.write_bytes(source.read_bytes())
+        copies.append(copy)
+    monkeypatch.setattr(seccomp, "KEY_SOURCES", tuple(copies))
+    assert seccomp._cache_key(caps) == before  # same bytes, same key
+    copies[1].write_bytes(copies[1].read_bytes().replace(b'"getcwd", ', b""))
+    assert seccomp._cache_key(caps) != before
+    assert seccomp.normalize_capability(" kill ") == "CAP_KILL"

@@ -17,11 +17,11 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from nbdock.errors import InvalidArgument, RuntimeFailure, UnsupportedFeature
+from nbdock.runtime._plain import Frozen
 
 if TYPE_CHECKING:
     from nbdock.runtime.spec import Limits
@@ -40,18 +40,26 @@ EMPTY_TIMEOUT_S = 10.0
 _DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-@dataclass(frozen=True)
-class CgroupStats:
+class CgroupStats(Frozen):
     """A point-in-time reading, shaped like the numbers ``docker stats`` shows.
 
     ``memory_bytes`` is usage minus inactive file cache (Docker's definition); it is 0 when the
     hierarchy has no memory controller. ``memory_limit_bytes`` is None when unlimited.
     """
 
+    __slots__ = ("cpu_usage_ns", "memory_bytes", "memory_limit_bytes", "pids_current")
     cpu_usage_ns: int
     memory_bytes: int
     memory_limit_bytes: int | None
     pids_current: int
+
+    def __init__(
+        self, cpu_usage_ns: int, memory_bytes: int, memory_limit_bytes: int | None, pids_current: int
+    ) -> None:
+        self._set(
+            cpu_usage_ns=cpu_usage_ns, memory_bytes=memory_bytes,
+            memory_limit_bytes=memory_limit_bytes, pids_current=pids_current,
+        )
 
 
 @runtime_checkable

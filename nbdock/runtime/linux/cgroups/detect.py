@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import _thread
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbdock.errors import UnsupportedFeature
+from nbdock.runtime._plain import Frozen
 from nbdock.runtime.linux.cgroups.base import Cgroup, parent_name, remove_tree
 from nbdock.runtime.linux.cgroups.v1 import V1Cgroup
 from nbdock.runtime.linux.cgroups.v2 import V2Cgroup
@@ -26,7 +25,6 @@ from nbdock.runtime.spec import Limits
 MOUNTINFO = Path("/proc/self/mountinfo")
 # The mount points a cgroup2 hierarchy normally has; preferred over any other bind of it.
 _USUAL_V2 = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))
-_OCTAL = re.compile(r"\\([0-7]{3})")
 # Options of a v1 cgroup mount that name a controller (the rest: rw, xattr, name=systemd, ...).
 _V1_CONTROLLERS = frozenset(
     ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio")
@@ -34,12 +32,15 @@ _V1_CONTROLLERS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class CgroupLayout:
+class CgroupLayout(Frozen):
     """The cgroup mounts of this host: v1 controller -> mount point, and the cgroup2 mount."""
 
-    v1: dict[str, Path] = field(default_factory=dict)
-    v2: Path | None = None
+    __slots__ = ("v1", "v2")
+    v1: dict[str, Path]
+    v2: Path | None
+
+    def __init__(self, v1: dict[str, Path] | None = None, v2: Path | None = None) -> None:
+        self._set(v1={} if v1 is None else v1, v2=v2)
 
     @property
     def all_mounts(self) -> list[Path]:
@@ -48,7 +49,12 @@ class CgroupLayout:
 
 
 def _unescape(text: str) -> str:
-    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), text)
+    """mountinfo writes space, tab, newline and backslash in paths as ``\\ooo`` (octal)."""
+    if "\\" not in text:  # nearly always: no regexp to compile
+        return text
+    import re
+
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 def parse_mountinfo(text: str) -> CgroupLayout:
@@ -60,10 +66,12 @@ def parse_mountinfo(text: str) -> CgroupLayout:
         if not sep:
             continue
         fstype, _source, options = (right.split(" ") + ["", ""])[:3]
+        if fstype not in ("cgroup", "cgroup2"):
+            continue
         mount_point = Path(_unescape(left.split(" ")[4]))
         if fstype == "cgroup2":
             v2.append(mount_point)
-        elif fstype == "cgroup":
+        else:
             for opt in options.split(","):
                 if opt in _V1_CONTROLLERS:
                     v1.setdefault(opt, mount_point)
@@ -71,12 +79,24 @@ def parse_mountinfo(text: str) -> CgroupLayout:
     return CgroupLayout(v1=v1, v2=(preferred or v2 or [None])[0])
 
 
-def detect_layout() -> CgroupLayout:
-    """This host's cgroup mounts (read each time: it costs ~0.1 ms and mounts can change)."""
-    try:
-        return parse_mountinfo(MOUNTINFO.read_text())
-    except OSError:
-        return CgroupLayout()
+_layout: CgroupLayout | None = None
+
+
+def detect_layout(refresh: bool = False) -> CgroupLayout:
+    """This host's cgroup mounts, read from mountinfo once per process (``refresh``: again).
+
+    A start used to ask 4-5 times (cleanup, the attach primer, the supervisor's checks and its
+    cgroup), ~0.1 ms each. Cgroup hierarchies are mounted at boot and stay where they are; a
+    forked supervisor shares its parent's mount namespace, hence its answer, and no process asks
+    after making a mount namespace of its own (the init). A reading that failed is not kept.
+    """
+    global _layout
+    if _layout is None or refresh:
+        try:
+            _layout = parse_mountinfo(MOUNTINFO.read_text())
+        except OSError:
+            return CgroupLayout()
+    return _layout
 
 
 def open_cgroup(container_id: str, limits: Limits) -> Cgroup:
