@@ -21,7 +21,6 @@ from nbdock.runtime._plain import Frozen
 from nbdock.runtime.linux import caps, libc, userns
 from nbdock.runtime.linux.cgroups import cgroups_available, open_cgroup
 from nbdock.runtime.spec import ContainerSpec, Limits, Process
-from nbdock.runtime.supervisor import seccomp_filter_for
 
 _NAMESPACE_ORDER = ("user", "ipc", "uts", "net", "pid", "cgroup", "mnt")
 
@@ -74,7 +73,7 @@ def exec_in_container(
             os.close(fd)
         raise RuntimeFailure(f"cannot open namespaces of {current.id[:12]}: {error}") from None
     cgroup = open_cgroup(current.cgroup_name, Limits()) if cgroups_available() else None
-    seccomp_filter = seccomp_filter_for(spec)
+    seccomp_filter = init.seccomp_filter_for(spec)
     cap_last = caps.last_cap()
     error_r, error_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()

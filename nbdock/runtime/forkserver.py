@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from nbdock import errors
 from nbdock.runtime import init, trace
+from nbdock.runtime.plan import ContainerPaths
 from nbdock.runtime.spec import ContainerSpec, Process
-from nbdock.runtime.supervisor import ContainerPaths, launch, reap_children_automatically
+from nbdock.runtime.supervisor import launch, reap_children_automatically
 
 if TYPE_CHECKING:  # imported on first use: a small caller (the CLI) never starts the server
     import socket

@@ -31,20 +31,18 @@ from nbdock.errors import RuntimeFailure
 from nbdock.runtime import init, trace
 from nbdock.runtime.linux import prefault
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup, parent_name
+from nbdock.runtime.plan import ContainerPaths, make_plan, unshare_flags
 from nbdock.runtime.spec import ContainerSpec, Limits
 from nbdock.runtime.supervisor import (
     Channel,
-    ContainerPaths,
     InitProcess,
     Supervision,
     detach_from_caller,
     event_pipe,
     fork_detached,
     join_cgroup,
-    make_plan,
     new_pid_namespace,
     supervise_started,
-    unshare_flags,
 )
 
 POOL_ENV = "NBDOCK_POOL"

@@ -31,8 +31,9 @@ from nbdock.runtime.linux.cgroups import (
 )
 from nbdock.runtime.linux.userns import remove_tree
 from nbdock.runtime.names import NameIndex
+from nbdock.runtime.plan import ContainerPaths, check_supported
 from nbdock.runtime.spec import ContainerSpec, Limits, valid_name, validate
-from nbdock.runtime.supervisor import ContainerPaths, check_supported, launch
+from nbdock.runtime.supervisor import launch
 
 if TYPE_CHECKING:  # imported where used: the CLI (NBDOCK_FORKSERVER=never) runs without it
     from nbdock.runtime.forkserver import ForkServer

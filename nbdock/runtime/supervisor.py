@@ -2,9 +2,10 @@
 
 Why a supervisor: a detached container must outlive the notebook kernel or CLI that started it,
 and someone must still collect its output and exit status. The caller forks twice (so the
-supervisor is orphaned at once and never becomes the caller's zombie); the supervisor puts the
-container in its cgroup, copies its stdout/stderr into the log file (and to the caller while it
-listens), waits for it, and records the exit code and OOM verdict in the state file.
+supervisor is orphaned at once and never becomes the caller's zombie; the fork server, whose
+children the kernel reaps, forks once); what it runs is worked out before (``plan.py``). It puts
+the container in its cgroup, copies its stdout/stderr into the log file (and to the caller while
+it listens), waits for it, and records the exit code and OOM verdict in the state file.
 
 If the supervisor is SIGKILLed, the container's PID 1 dies with it (PDEATHSIG), the PID namespace
 takes every other process, the mount namespace takes every mount; only the empty cgroup is left,
@@ -28,122 +29,16 @@ import os
 import select
 import signal
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
-from nbdock.errors import UnsupportedFeature
 from nbdock.runtime import init, logs, state, trace
-from nbdock.runtime._plain import Frozen
-from nbdock.runtime.linux import caps, libc, userns
+from nbdock.runtime.linux import libc, userns
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup
 from nbdock.runtime.names import NameIndex
+from nbdock.runtime.plan import ContainerPaths, check_supported, make_plan
 from nbdock.runtime.spec import ContainerSpec, Limits
 
 F_SETPIPE_SZ = 1031
-# Re-exported: exec and older callers import it from here.
-seccomp_filter_for = init.seccomp_filter_for
-
-
-class ContainerPaths(Frozen):
-    """Where one container's files live; every name derives from the container id."""
-
-    __slots__ = ("directory",)
-    directory: Path
-
-    def __init__(self, directory: Path) -> None:
-        self._set(directory=directory)
-
-    @property
-    def rootfs(self) -> Path:
-        return self.directory / "rootfs"
-
-    @property
-    def upper(self) -> Path:
-        return self.directory / "upper"
-
-    @property
-    def work(self) -> Path:
-        return self.directory / "work"
-
-    @property
-    def log(self) -> Path:
-        return self.directory / "container.log"
-
-    @property
-    def spec(self) -> Path:
-        return self.directory / "spec.json"
-
-    @property
-    def etc(self) -> Path:
-        return self.directory / "etc"
-
-
-def write_etc_files(paths: ContainerPaths, spec: ContainerSpec) -> dict[str, str]:
-    """/etc/hostname and /etc/hosts as Docker generates them (and the host's resolv.conf)."""
-    paths.etc.mkdir(exist_ok=True)
-    hostname = spec.effective_hostname
-    files = {
-        "/etc/hostname": f"{hostname}\n",
-        "/etc/hosts": (
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-            f"127.0.1.1\t{hostname}\n"
-        ),
-    }
-    if spec.network == "host" and os.path.exists("/etc/resolv.conf"):
-        with open("/etc/resolv.conf") as handle:
-            files["/etc/resolv.conf"] = handle.read()
-    result = {}
-    for target, content in files.items():
-        host_file = paths.etc / os.path.basename(target)
-        host_file.write_text(content)
-        result[target] = str(host_file)
-    return result
-
-
-def unshare_flags(spec: ContainerSpec) -> int:
-    """The namespaces the init creates (the PID namespace is the supervisor's doing)."""
-    flags = libc.CLONE_NEWNS | libc.CLONE_NEWUTS | libc.CLONE_NEWIPC | libc.CLONE_NEWCGROUP
-    if spec.network != "host":
-        flags |= libc.CLONE_NEWNET
-    return flags
-
-
-LIMITS_NEED_ROOT = "resource limits need root or a delegated cgroup v2 subtree"
-
-
-def check_supported(spec: ContainerSpec) -> None:
-    """Refuse what this engine cannot do, before any process or namespace is made.
-
-    Not root, there is no cgroup to put limits in (a delegated cgroup v2 subtree, as systemd gives
-    a user session, is not used yet), so ``--memory``/``--cpus``/``--pids-limit`` fail here
-    rather than being silently ignored.
-    """
-    if spec.limits.any() and not cgroups_available():
-        asked = [
-            flag for flag, value in (
-                ("--memory", spec.limits.memory_bytes), ("--cpus", spec.limits.cpus),
-                ("--pids-limit", spec.limits.pids),
-            ) if value is not None
-        ]
-        who = "rootless" if userns.is_rootless() else "without writable cgroups"
-        raise UnsupportedFeature(f"{LIMITS_NEED_ROOT} ({' '.join(asked)} asked, {who})", spec.id)
-
-
-def make_plan(paths: ContainerPaths, spec: ContainerSpec, with_filter: bool = True) -> init.InitPlan:
-    """What the init needs; ``with_filter=False`` when the init resolves the filter itself."""
-    rootless = userns.is_rootless()
-    return init.InitPlan(
-        spec=spec,
-        rootfs=str(paths.rootfs),
-        upper=str(paths.upper),
-        work=str(paths.work),
-        etc_files=write_etc_files(paths, spec),
-        cap_last=caps.last_cap(),
-        in_userns=rootless,
-        seccomp_filter=init.seccomp_filter_for(spec) if with_filter else None,
-        unshare_flags=unshare_flags(spec),
-        id_mapping=userns.current_mapping() if rootless else None,
-    )
 
 
 def event_pipe() -> tuple[int, int]:
