@@ -190,3 +190,47 @@ def test_exec_and_stats_find_a_pre_warmed_containers_cgroup(pooled) -> None:
             assert recorded.cgroup in handle.read()
     finally:
         container.remove(force=True)
+
+
+def test_a_killed_caller_leaves_no_pre_warmed_container(engine_root) -> None:  # noqa: ANN001
+    """SIGKILL the process that owns the fork server: the server sees its socket close, the
+    waiting entry sees its request pipe close, and both clean up (processes and cgroup)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys, time, nbdock\n"
+        "from nbdock.runtime.linux.cgroups import leftover_container_ids\n"
+        "before = set(leftover_container_ids())\n"
+        "c = nbdock.from_env(sys.argv[1])\n"
+        "c.engine.runtime.prewarm()\n"
+        "for _ in range(200):\n"
+        "    made = {n for n in leftover_container_ids() - before if n.startswith('pool-')}\n"
+        "    if made: break\n"
+        "    time.sleep(0.05)\n"
+        "print(c.engine.runtime._forkserver._process.pid, *made, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "NBDOCK_FORKSERVER": "always"}
+    env.pop("NBDOCK_POOL", None)
+    caller = subprocess.Popen(
+        [sys.executable, "-c", script, str(engine_root)], stdout=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        server_pid, *made = caller.stdout.readline().split()
+        assert made, "the caller never saw its pre-warmed container's cgroup"
+        assert os.path.exists(f"/proc/{server_pid}")
+    finally:
+        caller.kill()
+        caller.wait()
+    _wait_for(lambda: _gone(int(server_pid)), "the fork server exits")
+    _wait_for(lambda: not set(made) & leftover_container_ids(), "the pre-warmed cgroup removed")
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie waiting for whoever inherited it to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
