@@ -130,6 +130,11 @@ class Engine:
         """Release the runtime's helper process and pre-warmed containers; containers stay."""
         self.runtime.close()
 
+    def prewarm(self) -> None:
+        """Have a pre-warmed container ready now (``runtime/pool.py``) rather than after the
+        next start; a no-op where pre-warming is off (the CLI, ``NBDOCK_POOL=0``)."""
+        self.runtime.prewarm()
+
     # ------------------------------------------------------------------ images
     def bootstrap_image(self, kind: str, suite: str | None = None) -> ImageRecord:
         """A local base image without a registry: ``busybox`` (busybox-static) or ``debian``."""

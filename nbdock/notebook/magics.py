@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import os
 import sys
+import threading
 import weakref
 from typing import Any
 
@@ -36,6 +38,9 @@ from nbdock.notebook._stream import remove_quietly, stream_run
 from nbdock.notebook.status import ContainerStatus
 from nbdock.notebook.tables import containers_table, images_table, matches
 
+# ``NBDOCK_PREWARM=0``: do not open the engine and pre-warm a container at ``%load_ext nbdock``.
+PREWARM_ENV = "NBDOCK_PREWARM"
+
 
 @magics_class
 class NbdockMagics(Magics):
@@ -44,16 +49,28 @@ class NbdockMagics(Magics):
     def __init__(self, shell: Any, client: Client | None = None) -> None:
         super().__init__(shell)
         self._client = client
+        self._client_lock = threading.Lock()
         self._status_widgets: weakref.WeakSet[ContainerStatus] = weakref.WeakSet()
         self._detached_scripts: list[CellScript] = []
         atexit.register(self.release)
+        if client is None and os.environ.get(PREWARM_ENV, "1") != "0":
+            threading.Thread(target=self._warm_up, name="nbdock-prewarm", daemon=True).start()
 
     @property
     def client(self) -> Client:
-        if self._client is None:
-            with user_facing_errors():
-                self._client = from_env()
-        return self._client
+        with self._client_lock:  # the warm-up thread may be making it right now
+            if self._client is None:
+                with user_facing_errors():
+                    self._client = from_env()
+            return self._client
+
+    def _warm_up(self) -> None:
+        """While the user writes the first cell: open the engine, start its fork server and get a
+        pre-warmed container ready, so the first container start costs what later ones do."""
+        try:
+            self.client.engine.prewarm()
+        except Exception:  # noqa: BLE001 - only a head start; the first real start reports errors
+            pass
 
     def release(self) -> None:
         """Stop widget threads, drop detached scripts' files and the client's helper process
