@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbdock import errors
 from nbdock.runtime import init, trace
-from nbdock.runtime.plan import ContainerPaths
+from nbdock.runtime.plan import ContainerPaths, adopt_caller_env
 from nbdock.runtime.spec import ContainerSpec, Process
 from nbdock.runtime.supervisor import launch, reap_children_automatically
 
@@ -208,9 +208,7 @@ def _serve(sock: socket.socket) -> None:
                 return  # the caller went away
             trace.mark("F request")
             request: dict[str, Any] = json.loads(message)
-            for key in [k for k in os.environ if k.startswith("NBDOCK_")]:
-                del os.environ[key]
-            os.environ.update(request["env"])
+            adopt_caller_env(request["env"])
             if "prewarm" in request:
                 _prewarm(pool, request["prewarm"])
                 sock.sendall(b'{"ok": true}')
@@ -243,9 +241,7 @@ def _start(pool: Pool, request: dict[str, Any]) -> tuple[int, Any, bool]:
 
 
 def _prewarm(pool: Pool, kind: dict[str, Any]) -> None:
-    network = "host" if kind.get("network") == "host" else "none"
-    spec = ContainerSpec(id="prewarm", process=Process(args=("true",)), layers=(), network=network)
-    key = pool.key_for(spec)
+    key = pool.key_for_network("host" if kind.get("network") == "host" else "none")
     if key is not None:
         pool.refill(key)
 

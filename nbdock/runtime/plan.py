@@ -78,8 +78,12 @@ def write_etc_files(paths: ContainerPaths, spec: ContainerSpec) -> dict[str, str
 
 def unshare_flags(spec: ContainerSpec) -> int:
     """The namespaces the init creates (the PID namespace is the supervisor's doing)."""
+    return unshare_flags_for(spec.network)
+
+
+def unshare_flags_for(network: str) -> int:
     flags = libc.CLONE_NEWNS | libc.CLONE_NEWUTS | libc.CLONE_NEWIPC | libc.CLONE_NEWCGROUP
-    if spec.network != "host":
+    if network != "host":
         flags |= libc.CLONE_NEWNET
     return flags
 
@@ -120,3 +124,14 @@ def make_plan(paths: ContainerPaths, spec: ContainerSpec, with_filter: bool = Tr
         unshare_flags=unshare_flags(spec),
         id_mapping=userns.current_mapping() if rootless else None,
     )
+
+
+def adopt_caller_env(env: dict[str, str]) -> None:
+    """Take the caller's ``NBDOCK_*`` settings (root, cgroup parent, trace file) for this start.
+
+    A fork server and a pre-warmed container were forked before the request that they serve, so
+    they replace theirs with the ones sent along with it.
+    """
+    for key in [k for k in os.environ if k.startswith("NBDOCK_")]:
+        del os.environ[key]
+    os.environ.update(env)

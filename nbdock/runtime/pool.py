@@ -31,7 +31,13 @@ from nbdock.errors import RuntimeFailure
 from nbdock.runtime import init, trace
 from nbdock.runtime.linux import prefault
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup, parent_name
-from nbdock.runtime.plan import ContainerPaths, make_plan, unshare_flags
+from nbdock.runtime.plan import (
+    ContainerPaths,
+    adopt_caller_env,
+    make_plan,
+    unshare_flags,
+    unshare_flags_for,
+)
 from nbdock.runtime.spec import ContainerSpec, Limits
 from nbdock.runtime.supervisor import (
     Channel,
@@ -78,9 +84,14 @@ class Pool:
         ``--cpus`` needs the v1 ``cpu`` hierarchy, which an entry's cgroup does not join (a
         later move would pay the slow attach the pool exists to avoid): such starts go direct.
         """
-        if not (self._possible and enabled()) or spec.limits.cpus is not None:
+        if spec.limits.cpus is not None:
             return None
-        return (unshare_flags(spec), parent_name())
+        return self.key_for_network(spec.network)
+
+    def key_for_network(self, network: str) -> PoolKey | None:
+        if not (self._possible and enabled()):
+            return None
+        return (unshare_flags_for(network), parent_name())
 
     def assign(self, key: PoolKey, directory: str, env: dict[str, str]) -> int | None:
         """Give the waiting entry of ``key`` its container; its event fd, or None if none waits."""
@@ -158,9 +169,7 @@ def _prepare_and_serve(events_fd: int, request_fd: int, flags: int, pool_cgroup:
         return 0
     _set_idle_priority(0, False)
     _set_idle_priority(child.pid, False)
-    for key in [k for k in os.environ if k.startswith("NBDOCK_")]:
-        del os.environ[key]
-    os.environ.update(request["env"])
+    adopt_caller_env(request["env"])
     sup = Supervision(ContainerPaths(Path(request["directory"])), Channel(events_fd))
     try:
         spec = ContainerSpec.from_json(sup.paths.spec.read_text())
