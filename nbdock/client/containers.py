@@ -236,7 +236,7 @@ class ContainerCollection:
             container.start()
             return container
         # With remove, the supervisor deletes the container before it closes the stream (off
-        # the caller's path); _remove_leftover covers a start that failed before it ran.
+        # the caller's path); discard() covers a start that failed before it ran.
         attached = self.run_attached(image, command, auto_remove=remove, **create_options)
         wanted = {name for name, flag in (("stdout", stdout), ("stderr", stderr)) if flag}
         if stream:
@@ -250,7 +250,7 @@ class ContainerCollection:
                 error_output.append(data)
         exit_code = attached.exit_code if attached.exit_code is not None else 125
         if remove:
-            self._remove_leftover(attached.container_id)
+            self.discard(attached.container_id)
         if exit_code != 0:
             raise ContainerError(
                 attached.container_id, exit_code, list(opts.parse_command(command) or ()), image,
@@ -266,10 +266,11 @@ class ContainerCollection:
         finally:
             attached.attachment.close()
             if remove:
-                self._remove_leftover(attached.container_id)
+                self.discard(attached.container_id)
 
-    def _remove_leftover(self, container_id: str) -> None:
-        """Remove unless the supervisor already did (its ``--rm`` runs before end-of-stream)."""
+    def discard(self, container_id: str) -> None:
+        """After an attached ``--rm`` run: remove the container unless its supervisor already did
+        (it does before end-of-stream; a start that failed before the supervisor ran did not)."""
         if not self._engine.runtime.paths(container_id).directory.exists():
             return
         try:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from nbdock.client import Client
 from nbdock.client.containers import AttachedRun
-from nbdock.errors import NbdockError, NotFound
+from nbdock.errors import NbdockError
 
 Writer = Callable[[str, str], None]
 
@@ -97,9 +97,3 @@ def _kill(client: Client, container_id: str) -> None:
         pass
 
 
-def remove_quietly(client: Client, container_id: str) -> None:
-    """``--rm``: the supervisor may have removed it already, which is fine."""
-    try:
-        client.containers.get(container_id).remove(force=True)
-    except NotFound:
-        pass

@@ -34,7 +34,7 @@ from nbdock.notebook._build import run_build
 from nbdock.notebook._display import exit_badge, publish
 from nbdock.notebook._errors import user_facing_errors
 from nbdock.notebook._script import CellScript, check_names
-from nbdock.notebook._stream import remove_quietly, stream_run
+from nbdock.notebook._stream import stream_run
 from nbdock.notebook.status import ContainerStatus
 from nbdock.notebook.tables import containers_table, images_table, matches
 
@@ -138,12 +138,15 @@ class NbdockMagics(Magics):
 
     def _run_attached(self, args: argparse.Namespace, command: list[str] | None,
                       options: dict[str, Any], script: CellScript | None) -> None:
-        attached = self.client.containers.run_attached(args.image, command, **options)
+        # --rm: the supervisor removes it after the last output, off the cell's path.
+        attached = self.client.containers.run_attached(
+            args.image, command, auto_remove=args.rm, **options
+        )
         try:
             outcome = stream_run(self.client, attached)
         finally:
             if args.rm:
-                remove_quietly(self.client, attached.container_id)
+                self.client.containers.discard(attached.container_id)
         self.shell.user_ns["_exit_code"] = outcome.exit_code
         error = outcome.error
         if script is not None and script.lang == "python" and outcome.exit_code == 127:
