@@ -35,7 +35,7 @@ TARGETS: tuple[tuple[str, str, str, str], ...] = (
     ("nbdock.runtime.runtime", "Runtime.start", "runtime start", "P"),
     ("nbdock.runtime.init", "seccomp_filter_for", "seccomp filter (cached)", "P"),
     ("nbdock.runtime.runtime", "launch", "fork supervisor (double fork)", "P"),
-    ("nbdock.runtime.runtime", "Attachment.wait_started", "wait for 'started'", "P"),
+    ("nbdock.runtime.attachment", "Attachment.wait_started", "wait for 'started'", "P"),
     ("nbdock.runtime.runtime", "Runtime.remove", "remove (--rm)", "P"),
     ("nbdock.runtime.supervisor", "detach_from_caller", "detach from caller", "S"),
     ("nbdock.runtime.supervisor", "Recorder.__call__", "write state.json", "S"),

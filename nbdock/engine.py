@@ -19,8 +19,9 @@ from nbdock._types import NetworkMode
 from nbdock.errors import Conflict, InvalidArgument
 from nbdock.image.store import ImageRecord, ImageStore
 from nbdock.runtime import logs
+from nbdock.runtime.attachment import Attachment
 from nbdock.runtime.exec import ExecRequest
-from nbdock.runtime.runtime import Attachment, Runtime
+from nbdock.runtime.runtime import Runtime
 from nbdock.runtime.spec import DEFAULT_PATH, ContainerSpec, Limits, Mount, Process
 from nbdock.runtime.state import State
 

@@ -184,7 +184,7 @@ def discard_later(directory: Path, trash: Path) -> None:
 
 def _attach(session: Session, attachment: object) -> tuple[int, list[str]]:
     """Stream the container's output as events; return its exit code and last lines."""
-    from nbdock.runtime.runtime import Attachment
+    from nbdock.runtime.attachment import Attachment
 
     assert isinstance(attachment, Attachment)
     tail: list[str] = []

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from nbdock.errors import Conflict, ContainerNotFound, InvalidArgument
 from nbdock.runtime import logs, state, trace
+from nbdock.runtime.attachment import Attachment
 from nbdock.runtime.exec import ExecRequest, exec_in_container
 from nbdock.runtime.linux import libc
 from nbdock.runtime.linux.cgroups import (
@@ -37,60 +38,6 @@ from nbdock.runtime.supervisor import launch
 
 if TYPE_CHECKING:  # imported where used: the CLI (NBDOCK_FORKSERVER=never) runs without it
     from nbdock.runtime.forkserver import ForkServer
-
-
-class Attachment:
-    """The caller's live view of a starting container: events and output from its supervisor."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self._reader = logs.RecordReader()
-        self._pending: list[logs.Record] = []
-        self.exit_code: int | None = None
-        self.oom_killed = False
-        self.error = ""
-
-    def records(self, timeout: float | None = None) -> Iterator[logs.Record]:
-        """Yield records until the container exits (or ``timeout`` passes without data)."""
-        while True:
-            while self._pending:
-                record = self._pending.pop(0)
-                if record.stream == logs.EVENT:
-                    event = record.event()
-                    if event["event"] in ("exited", "failed"):
-                        self.exit_code = event["exit_code"]
-                        self.oom_killed = event.get("oom_killed", False)
-                        self.error = event.get("message", "")
-                yield record
-            if self.fd < 0:
-                return
-            if timeout is not None and not select.select([self.fd], [], [], timeout)[0]:
-                return
-            chunk = os.read(self.fd, 1 << 16)
-            if not chunk:
-                trace.mark("P end of stream")
-                self.close()
-                return
-            self._pending.extend(self._reader.feed(chunk))
-
-    def wait_started(self) -> dict[str, object]:
-        """Read up to the first event; output records seen before it stay queued for the reader."""
-        early: list[logs.Record] = []
-        event: dict[str, object] = {
-            "event": "failed", "exit_code": 125, "message": "supervisor vanished"
-        }
-        for record in self.records():
-            if record.stream == logs.EVENT:
-                event = record.event()
-                break
-            early.append(record)
-        self._pending[:0] = early
-        return event
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
 
 
 class Runtime:
