@@ -186,8 +186,10 @@ def _serve(sock: socket.socket) -> None:
     import select
     import socket
 
+    from nbdock.runtime.linux import libc
     from nbdock.runtime.pool import Pool
 
+    libc.set_process_name("nbdock-forksrv")
     _preload()
     reap_children_automatically()
     pool = Pool()

@@ -283,6 +283,7 @@ def run(
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
         # Not dumpable until exec: no one can ptrace or read our memory while we hold host fds.
         libc.prctl(libc.PR_SET_DUMPABLE, 0)
+        libc.set_process_name("nbdock-init")  # until exec names it after the command
         trace.mark("I process started", _trace_fd)
         _isolate(unshare_flags)
         if plan is None:  # pre-warmed (pool.py): wait, with private memory, for a container

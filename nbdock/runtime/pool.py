@@ -13,7 +13,8 @@ Isolation is the same as for a direct start (the same init code, the same order)
 is only *when* each step runs. The cgroup, made before the container has an id, keeps its
 ``pool-*`` name and is recorded in the container's state (``State.cgroup``).
 
-A waiting entry costs two sleeping processes, a network namespace and an empty cgroup. It
+A waiting entry costs two sleeping processes (``nbdock-prewarm`` and ``nbdock-init`` in ps, ~20 MB
+together once pre-faulted), a network namespace and an empty cgroup. It
 leaves when the fork server does (its request pipe reaches EOF): it kills its init, removes its
 cgroup and exits. ``NBDOCK_POOL=0`` turns pre-warming off.
 """
@@ -29,7 +30,7 @@ from typing import Any, NoReturn
 
 from nbdock.errors import RuntimeFailure
 from nbdock.runtime import init, trace
-from nbdock.runtime.linux import prefault
+from nbdock.runtime.linux import libc, prefault
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup, parent_name
 from nbdock.runtime.plan import (
     ContainerPaths,
@@ -133,6 +134,7 @@ def _wait_for_container(events_fd: int, request_fd: int, flags: int, cgroup_name
     exit_code = 0
     try:
         detach_from_caller(events_fd, request_fd)
+        libc.set_process_name("nbdock-prewarm")  # until a container is assigned
         # Preparing runs only on otherwise idle CPUs: a start in progress (often the one that
         # emptied the pool) keeps them. The init inherits this; both go back to normal at once
         # when a container is assigned.
@@ -169,6 +171,7 @@ def _prepare_and_serve(events_fd: int, request_fd: int, flags: int, pool_cgroup:
         return 0
     _set_idle_priority(0, False)
     _set_idle_priority(child.pid, False)
+    libc.set_process_name("nbdock-shim")
     adopt_caller_env(request["env"])
     sup = Supervision(ContainerPaths(Path(request["directory"])), Channel(events_fd))
     try:

@@ -104,6 +104,7 @@ def launch(paths: ContainerPaths, spec: ContainerSpec) -> int:
 
 def detach_from_caller(*keep: int) -> None:
     """Drop every fd of the caller (a kernel's sockets, a terminal) except ``keep``."""
+    libc.set_process_name("nbdock-shim")
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)

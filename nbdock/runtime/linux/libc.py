@@ -110,6 +110,16 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return _check(_libc.prctl(ctypes.c_int(option), *args), f"prctl({option})")
 
 
+PR_SET_NAME = 15
+
+
+def set_process_name(name: str) -> None:
+    """What ps and top show for this process (its ``comm``, 15 bytes at most): the helper
+    processes are forks of a Python interpreter, and would all show as ``python``."""
+    _libc.prctl(ctypes.c_int(PR_SET_NAME), ctypes.c_char_p(name.encode()[:15]), ctypes.c_ulong(0),
+                ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
 def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
     result = _libc.syscall(
         _SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags)

@@ -55,6 +55,9 @@ def test_a_pre_warmed_start_records_its_pool_cgroup(pooled) -> None:
             assert recorded.cgroup in handle.read()
         assert container.status == "running"
         assert pooled.containers.get(container.id).attrs["State"]["Pid"] == recorded.pid
+        # ps names the helper processes, not "python"; PID 1 is named after its command
+        with open(f"/proc/{recorded.shim_pid}/comm") as shim, open(f"/proc/{recorded.pid}/comm") as pid1:
+            assert (shim.read().strip(), pid1.read().strip()) == ("nbdock-shim", "sleep")
     finally:
         container.remove(force=True)
     assert recorded.cgroup not in leftover_container_ids()
