@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from nbdock.errors import UnsupportedFeature
-from nbdock.runtime import init
+from nbdock.runtime import init, state
 from nbdock.runtime._plain import Frozen
 from nbdock.runtime.linux import caps, libc, userns
 from nbdock.runtime.linux.cgroups import cgroups_available
@@ -135,3 +135,28 @@ def adopt_caller_env(env: dict[str, str]) -> None:
     for key in [k for k in os.environ if k.startswith("NBDOCK_")]:
         del os.environ[key]
     os.environ.update(env)
+
+
+POOL_CGROUP_PREFIX = "pool-"
+
+
+def pool_cgroup_name() -> str:
+    """``pool-<pid>-<start time>-<random>`` of the fork server making a pre-warmed container.
+
+    The owner in the name lets a later engine start (``Runtime.cleanup``) remove at once the
+    empty cgroup of a pre-warmed container whose fork server is gone (all of it SIGKILLed)
+    instead of waiting for it to look abandoned.
+    """
+    pid = os.getpid()
+    return f"{POOL_CGROUP_PREFIX}{pid}-{state.process_start_time(pid) or 0}-{os.urandom(4).hex()}"
+
+
+def pool_owner_gone(cgroup_name: str) -> bool:
+    """Whether ``cgroup_name`` is a pre-warmed container's whose fork server has exited."""
+    if not cgroup_name.startswith(POOL_CGROUP_PREFIX):
+        return False
+    pid, _sep, rest = cgroup_name[len(POOL_CGROUP_PREFIX):].partition("-")
+    start, _sep, _random = rest.partition("-")
+    if not (pid.isdigit() and start.isdigit()):
+        return False
+    return not state.is_alive(int(pid), int(start))

@@ -33,9 +33,11 @@ from nbdock.runtime import init, trace
 from nbdock.runtime.linux import libc, prefault
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup, parent_name
 from nbdock.runtime.plan import (
+    POOL_CGROUP_PREFIX,
     ContainerPaths,
     adopt_caller_env,
     make_plan,
+    pool_cgroup_name,
     unshare_flags,
     unshare_flags_for,
 )
@@ -53,7 +55,7 @@ from nbdock.runtime.supervisor import (
 )
 
 POOL_ENV = "NBDOCK_POOL"
-CGROUP_PREFIX = "pool-"
+CGROUP_PREFIX = POOL_CGROUP_PREFIX
 
 PoolKey = tuple[int, str]  # (namespaces the init creates, cgroup parent)
 
@@ -114,7 +116,7 @@ class Pool:
             return
         events_r, events_w = event_pipe()
         request_r, request_w = os.pipe2(os.O_CLOEXEC)
-        name = CGROUP_PREFIX + os.urandom(8).hex()
+        name = pool_cgroup_name()
         flags = key[0]
         fork_detached(lambda: _wait_for_container(events_w, request_r, flags, name))
         os.close(events_w)

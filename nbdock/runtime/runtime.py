@@ -32,7 +32,7 @@ from nbdock.runtime.linux.cgroups import (
 )
 from nbdock.runtime.linux.userns import remove_tree
 from nbdock.runtime.names import NameIndex
-from nbdock.runtime.plan import ContainerPaths, check_supported
+from nbdock.runtime.plan import ContainerPaths, check_supported, pool_owner_gone
 from nbdock.runtime.spec import ContainerSpec, Limits, valid_name, validate
 from nbdock.runtime.supervisor import launch
 
@@ -339,7 +339,7 @@ class Runtime:
                     continue
                 if current.status == "running" or state.is_alive(current.shim_pid, current.shim_start):
                     continue
-            elif not _abandoned(open_cgroup(cgroup_name, Limits())):
+            elif not _removable(cgroup_name):
                 continue
             open_cgroup(cgroup_name, Limits()).destroy()
             cleaned.append(container_id or cgroup_name)
@@ -357,6 +357,15 @@ class Runtime:
 
 
 _ABANDONED_AFTER_SECONDS = 60.0
+
+
+def _removable(cgroup_name: str) -> bool:
+    """A cgroup no container of this root owns: empty, and its pre-warming fork server gone or
+    untouched for a while (it may be another root's container starting right now)."""
+    cgroup = open_cgroup(cgroup_name, Limits())
+    if pool_owner_gone(cgroup_name):
+        return not cgroup.is_populated()
+    return _abandoned(cgroup)
 
 
 def _abandoned(cgroup: Cgroup) -> bool:

@@ -237,3 +237,48 @@ def _gone(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_a_pool_cgroup_whose_fork_server_was_sigkilled_is_cleaned_at_next_start(engine_root) -> None:  # noqa: ANN001
+    """Everything SIGKILLed at once (an OOM kill, `kill -9` of every nbdock process): the waiting
+    entry cannot clean up, so the next engine start removes its empty cgroup at once — the
+    fork server named in the cgroup's name is gone."""
+    import subprocess
+    import sys
+
+    import nbdock
+    from nbdock.runtime.linux.cgroups import open_cgroup
+    from nbdock.runtime.spec import Limits
+
+    script = (
+        "import sys, time, nbdock\n"
+        "c = nbdock.from_env(sys.argv[1])\n"
+        "c.engine.prewarm()\n"
+        "print(c.engine.runtime._forkserver._process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "NBDOCK_FORKSERVER": "always"}
+    env.pop("NBDOCK_POOL", None)
+    before = _pool_cgroups()
+    caller = subprocess.Popen(
+        [sys.executable, "-c", script, str(engine_root)], stdout=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        server_pid = int(caller.stdout.readline())
+        _wait_for(lambda: bool(_pool_cgroups() - before), "the pre-warmed container's cgroup")
+        (made,) = _pool_cgroups() - before
+        assert made.startswith(f"{CGROUP_PREFIX}{server_pid}-")
+        cgroup = open_cgroup(made, Limits())
+        _wait_for(cgroup.is_populated, "the pre-warmed init in its cgroup")
+        init_pid = next(int(p) for d in cgroup.paths() for p in (d / "cgroup.procs").read_text().split())
+        with open(f"/proc/{init_pid}/stat") as handle:
+            entry_pid = int(handle.read().rsplit(")", 1)[1].split()[1])  # the waiting supervisor
+        for pid in (entry_pid, server_pid):  # no one gets to clean up
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        caller.kill()
+        caller.wait()
+    _wait_for(lambda: not cgroup.is_populated(), "the pre-warmed init dies with its supervisor")
+    assert made in leftover_container_ids()
+    nbdock.from_env(engine_root).close()  # an engine start: Runtime.cleanup
+    assert made not in leftover_container_ids()
