@@ -33,7 +33,6 @@ from nbdock.runtime import init, trace
 from nbdock.runtime.linux import libc, prefault
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup, parent_name
 from nbdock.runtime.plan import (
-    POOL_CGROUP_PREFIX,
     ContainerPaths,
     adopt_caller_env,
     make_plan,
@@ -55,7 +54,6 @@ from nbdock.runtime.supervisor import (
 )
 
 POOL_ENV = "NBDOCK_POOL"
-CGROUP_PREFIX = POOL_CGROUP_PREFIX
 
 PoolKey = tuple[int, str]  # (namespaces the init creates, cgroup parent)
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from nbdock.runtime import state
 from nbdock.runtime.linux.cgroups import leftover_container_ids
-from nbdock.runtime.pool import CGROUP_PREFIX
+from nbdock.runtime.plan import POOL_CGROUP_PREFIX as CGROUP_PREFIX
 
 
 @pytest.fixture
@@ -195,60 +196,11 @@ def test_exec_and_stats_find_a_pre_warmed_containers_cgroup(pooled) -> None:
         container.remove(force=True)
 
 
-def test_a_killed_caller_leaves_no_pre_warmed_container(engine_root) -> None:  # noqa: ANN001
-    """SIGKILL the process that owns the fork server: the server sees its socket close, the
-    waiting entry sees its request pipe close, and both clean up (processes and cgroup)."""
+def _prewarming_caller(engine_root) -> tuple[Any, int, str]:  # noqa: ANN001
+    """A separate process that opens the engine and pre-warms a container, then sleeps: its
+    Popen, its fork server's pid, and the pre-warmed container's cgroup name."""
     import subprocess
     import sys
-
-    script = (
-        "import os, sys, time, nbdock\n"
-        "from nbdock.runtime.linux.cgroups import leftover_container_ids\n"
-        "before = set(leftover_container_ids())\n"
-        "c = nbdock.from_env(sys.argv[1])\n"
-        "c.engine.runtime.prewarm()\n"
-        "for _ in range(200):\n"
-        "    made = {n for n in leftover_container_ids() - before if n.startswith('pool-')}\n"
-        "    if made: break\n"
-        "    time.sleep(0.05)\n"
-        "print(c.engine.runtime._forkserver._process.pid, *made, flush=True)\n"
-        "time.sleep(60)\n"
-    )
-    env = {**os.environ, "NBDOCK_FORKSERVER": "always"}
-    env.pop("NBDOCK_POOL", None)
-    caller = subprocess.Popen(
-        [sys.executable, "-c", script, str(engine_root)], stdout=subprocess.PIPE, text=True, env=env,
-    )
-    try:
-        server_pid, *made = caller.stdout.readline().split()
-        assert made, "the caller never saw its pre-warmed container's cgroup"
-        assert os.path.exists(f"/proc/{server_pid}")
-    finally:
-        caller.kill()
-        caller.wait()
-    _wait_for(lambda: _gone(int(server_pid)), "the fork server exits")
-    _wait_for(lambda: not set(made) & leftover_container_ids(), "the pre-warmed cgroup removed")
-
-
-def _gone(pid: int) -> bool:
-    """Exited: no such process, or a zombie waiting for whoever inherited it to reap it."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
-def test_a_pool_cgroup_whose_fork_server_was_sigkilled_is_cleaned_at_next_start(engine_root) -> None:  # noqa: ANN001
-    """Everything SIGKILLed at once (an OOM kill, `kill -9` of every nbdock process): the waiting
-    entry cannot clean up, so the next engine start removes its empty cgroup at once — the
-    fork server named in the cgroup's name is gone."""
-    import subprocess
-    import sys
-
-    import nbdock
-    from nbdock.runtime.linux.cgroups import open_cgroup
-    from nbdock.runtime.spec import Limits
 
     script = (
         "import sys, time, nbdock\n"
@@ -266,7 +218,38 @@ def test_a_pool_cgroup_whose_fork_server_was_sigkilled_is_cleaned_at_next_start(
     try:
         server_pid = int(caller.stdout.readline())
         _wait_for(lambda: bool(_pool_cgroups() - before), "the pre-warmed container's cgroup")
-        (made,) = _pool_cgroups() - before
+    except BaseException:
+        caller.kill()
+        caller.wait()
+        raise
+    (made,) = _pool_cgroups() - before
+    return caller, server_pid, made
+
+
+def test_a_killed_caller_leaves_no_pre_warmed_container(engine_root) -> None:  # noqa: ANN001
+    """SIGKILL the process that owns the fork server: the server sees its socket close, the
+    waiting entry sees its request pipe close, and both clean up (processes and cgroup)."""
+    caller, server_pid, made = _prewarming_caller(engine_root)
+    try:
+        assert state.process_start_time(server_pid) is not None  # running
+    finally:
+        caller.kill()
+        caller.wait()
+    # gone, or a zombie waiting for whoever inherited it to reap it
+    _wait_for(lambda: state.process_start_time(server_pid) is None, "the fork server exits")
+    _wait_for(lambda: made not in leftover_container_ids(), "the pre-warmed cgroup removed")
+
+
+def test_a_pool_cgroup_whose_fork_server_was_sigkilled_is_cleaned_at_next_start(engine_root) -> None:  # noqa: ANN001
+    """Everything SIGKILLed at once (an OOM kill, `kill -9` of every nbdock process): the waiting
+    entry cannot clean up, so the next engine start removes its empty cgroup at once — the
+    fork server named in the cgroup's name is gone."""
+    import nbdock
+    from nbdock.runtime.linux.cgroups import open_cgroup
+    from nbdock.runtime.spec import Limits
+
+    caller, server_pid, made = _prewarming_caller(engine_root)
+    try:
         assert made.startswith(f"{CGROUP_PREFIX}{server_pid}-")
         cgroup = open_cgroup(made, Limits())
         _wait_for(cgroup.is_populated, "the pre-warmed init in its cgroup")
