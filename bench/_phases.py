@@ -49,16 +49,14 @@ TARGETS: tuple[tuple[str, str, str, str], ...] = (
     ("nbdock.runtime.linux.cgroups.v1", "V1Cgroup.destroy", "cgroup destroy (v1)", "S/P"),
     ("nbdock.runtime.linux.cgroups.v2", "V2Cgroup.destroy", "cgroup destroy (v2)", "S/P"),
     ("nbdock.runtime.linux.cgroups.detect", "detect_layout", "cgroup layout (mountinfo)", "S/P"),
-    ("nbdock.runtime.linux.mounts", "make_rootfs_private", "mount: / private", "I"),
-    ("nbdock.runtime.linux.mounts", "mount_overlay", "mount: overlay root", "I"),
-    ("nbdock.runtime.linux.mounts", "mount_proc_sys", "mount: proc, sys", "I"),
-    ("nbdock.runtime.linux.mounts", "mount_dev", "mount: /dev", "I"),
-    ("nbdock.runtime.linux.mounts", "bind_file", "mount: /etc file", "I"),
-    ("nbdock.runtime.linux.mounts", "pivot_into", "pivot_root", "I"),
-    ("nbdock.runtime.linux.mounts", "mask_paths", "mask /proc paths", "I"),
-    ("nbdock.runtime.init", "_bring_up_loopback", "loopback up", "I"),
-    ("nbdock.runtime.linux.users", "resolve", "user lookup", "I"),
-    ("nbdock.runtime.init", "_drop_privileges", "caps, setuid, no_new_privs", "I"),
+    ("nbdock.runtime.forkserver", "launch", "launch: plan + fork supervisor", "F"),
+    ("nbdock.runtime.supervisor", "make_plan", "make plan (etc files, caps)", "F"),
+    ("nbdock.runtime.plan", "write_etc_files", "write /etc files", "F"),
+    ("nbdock.runtime.supervisor", "fork_detached", "fork supervisor", "F"),
+    ("nbdock.runtime.supervisor", "Supervision.__init__", "open log", "S"),
+    ("nbdock.runtime.supervisor", "new_pid_namespace", "unshare PID", "S"),
+    ("nbdock.runtime.init", "container_part", "encode the init's plan", "S"),
+    ("nbdock.runtime.init", "spawn", "spawn nbdock-init", "S"),
 )
 
 
@@ -69,17 +67,11 @@ class Tracer:
         self.path = path
         self.missing: list[str] = []
         self._restore: list[tuple[Any, str, Any]] = []
-        self._init_fd: tuple[int, int] | None = None  # (pid, fd) of the init, opened pre-pivot
 
     # -------------------------------------------------------------- writing (in every process)
     def emit(self, who: str, label: str, start: int, end: int) -> None:
         line = f"{who}\t{label}\t{start}\t{end}\n".encode()
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        except OSError:  # after pivot_root: only the init's own fd reaches the file
-            if self._init_fd and self._init_fd[0] == os.getpid():
-                os.write(self._init_fd[1], line)
-            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         try:
             os.write(fd, line)
         finally:
@@ -122,22 +114,9 @@ class Tracer:
         self._wrap_init_and_exec()
 
     def _wrap_init_and_exec(self) -> None:
-        from nbdock.runtime import init
+        """The init is a C program (its own marks, "I …", go to the .marks file); the PID
+        namespace is the supervisor's one unshare left in Python."""
         from nbdock.runtime.linux import libc
-
-        original_run = init.run
-
-        def init_run(*args: Any) -> Any:
-            self._init_fd = (os.getpid(), os.open(self.path, os.O_WRONLY | os.O_APPEND |
-                                                  os.O_CLOEXEC))
-            self.mark("init process starts", "I")
-            return original_run(*args)
-
-        original_exec = os.execvpe
-
-        def execvpe(*args: Any) -> Any:
-            self.mark("exec the command", "I")
-            return original_exec(*args)
 
         original_unshare = libc.unshare
 
@@ -146,11 +125,8 @@ class Tracer:
             try:
                 return original_unshare(flags)
             finally:
-                who = "S" if flags == libc.CLONE_NEWPID else "I"
-                self.emit(who, f"unshare({flags:#x})", start, time.perf_counter_ns())
+                self.emit("S", f"unshare({flags:#x})", start, time.perf_counter_ns())
 
-        self._patch(init, "run", init_run)
-        self._patch(os, "execvpe", execvpe)
         self._patch(libc, "unshare", unshare)
 
     def uninstall(self) -> None:

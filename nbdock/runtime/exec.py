@@ -5,21 +5,23 @@ while it moves), joins the cgroup, then setns in the order that keeps each step 
 user (rootless containers only: it grants the capabilities every later setns needs, since the
 other namespaces belong to it), ipc, uts, net, pid, cgroup, mnt. ``setns`` into a PID namespace
 only affects children, so it forks once more; that grandchild is in the container and becomes
-the user's command through the same ``enter_process`` sequence the container's PID 1 used (user,
-workdir, caps, no_new_privs, seccomp).
+``nbdock-init`` with a plan of only the last stretch the container's PID 1 went through (user,
+workdir, caps, no_new_privs, seccomp, exec). The program is opened before ``setns`` into the
+mount namespace, which hides the host's files, and exec'd by fd (it is static: it needs nothing
+from the container's filesystem).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
+from typing import Any, NoReturn
 
 from nbdock.errors import Conflict, RuntimeFailure
-from nbdock.runtime import init, state
+from nbdock.runtime import init, native, state
 from nbdock.runtime._plain import Frozen
 from nbdock.runtime.linux import caps, libc, userns
-from nbdock.runtime.linux.cgroups import cgroups_available, open_cgroup
+from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup
 from nbdock.runtime.spec import ContainerSpec, Limits, Process
 
 _NAMESPACE_ORDER = ("user", "ipc", "uts", "net", "pid", "cgroup", "mnt")
@@ -73,16 +75,14 @@ def exec_in_container(
             os.close(fd)
         raise RuntimeFailure(f"cannot open namespaces of {current.id[:12]}: {error}") from None
     cgroup = open_cgroup(current.cgroup_name, Limits()) if cgroups_available() else None
-    seccomp_filter = init.seccomp_filter_for(spec)
-    cap_last = caps.last_cap()
+    plan = init.exec_plan(spec, process, caps.last_cap(), init.seccomp_filter_for(spec))
+    program = os.open(native.init_binary(), os.O_PATH | os.O_CLOEXEC)
     error_r, error_w = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:
         os.close(error_r)
-        _join_and_run(namespaces, cgroup, spec, process, cap_last, seccomp_filter, error_w,
-                      stdout_fd, stderr_fd)
-    os.close(error_w)
-    for fd in namespaces:
+        _join_and_run(namespaces, cgroup, program, plan, error_w, stdout_fd, stderr_fd)
+    for fd in (error_w, program, *namespaces):
         os.close(fd)
     report = _read_report(error_r)
     _, status = os.waitpid(child, 0)
@@ -92,44 +92,52 @@ def exec_in_container(
     return 128 - code if code < 0 else code
 
 
-def _read_report(fd: int) -> dict[str, object] | None:
+def _read_report(fd: int) -> dict[str, Any] | None:
     data = b""
     while chunk := os.read(fd, 4096):
         data += chunk
     os.close(fd)
-    return json.loads(data) if data else None
+    return init.read_report(data)
 
 
 def _join_and_run(
     namespaces: list[int],
-    cgroup: object,
-    spec: ContainerSpec,
-    process: Process,
-    cap_last: int,
-    seccomp_filter: object,
+    cgroup: Cgroup | None,
+    program: int,
+    plan: bytes,
     error_fd: int,
     stdout_fd: int,
     stderr_fd: int,
-) -> None:
+) -> NoReturn:
     try:
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(stdout_fd, 1)
         os.dup2(stderr_fd, 2)
         if cgroup is not None:
-            cgroup.add_process(os.getpid())  # type: ignore[attr-defined]
+            cgroup.add_process(os.getpid())
         for fd in namespaces:
             libc.setns(fd)
+        plan_r, plan_w = os.pipe2(os.O_CLOEXEC)
         grandchild = os.fork()
         if grandchild == 0:
-            libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
             try:
-                init.enter_process(spec, process, cap_last, seccomp_filter)
-            except init.SetupError as error:
-                init.report_and_exit(error_fd, str(error), error.exit_code)
+                libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+                os.close(plan_w)
+                for fd in (plan_r, error_fd):
+                    os.set_inheritable(fd, True)
+                os.execve(program, ["nbdock-init", str(plan_r), "-1", str(error_fd)], {})
             except BaseException as error:  # noqa: BLE001 - never unwind into the caller's code
                 init.report_and_exit(error_fd, f"exec: {error}", init.EXIT_SETUP_FAILED)
+        os.close(plan_r)
         os.close(error_fd)
+        view = memoryview(plan)
+        try:
+            while view:
+                view = view[os.write(plan_w, view):]
+        except BrokenPipeError:  # the grandchild failed before reading: its report says why
+            pass
+        os.close(plan_w)
         _, status = os.waitpid(grandchild, 0)
         code = os.waitstatus_to_exitcode(status)
         os._exit(128 - code if code < 0 else code)

@@ -9,12 +9,13 @@ fits, hands it the container's directory instead of starting from nothing. Only 
 is the container's own is left on the caller's path: limits, the overlay root, pivot_root,
 masks, hostname, user, capabilities, seccomp, exec.
 
-Isolation is the same as for a direct start (the same init code, the same order); what differs
-is only *when* each step runs. The cgroup, made before the container has an id, keeps its
-``pool-*`` name and is recorded in the container's state (``State.cgroup``).
+Isolation is the same as for a direct start (the same ``nbdock-init``, the same order); what
+differs is only *when* each step runs: the init gets the first part of its plan (namespaces)
+when it is made and the rest when a container is assigned. The cgroup, made before the
+container has an id, keeps its ``pool-*`` name and is recorded in the container's state (``State.cgroup``).
 
-A waiting entry costs two sleeping processes (``nbdock-prewarm`` and ``nbdock-init`` in ps, ~20 MB
-together once pre-faulted), a network namespace and an empty cgroup. It
+A waiting entry costs two sleeping processes (``nbdock-prewarm``, ~11 MB PSS once pre-faulted,
+and ``nbdock-init``, a 0.7 MB C program), a network namespace and an empty cgroup. It
 leaves when the fork server does (its request pipe reaches EOF): it kills its init, removes its
 cgroup and exits. ``NBDOCK_POOL=0`` turns pre-warming off.
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle  # also what makes it already loaded in pre-warmed inits (init._receive_plan)
 import select
 from pathlib import Path
 from typing import Any, NoReturn
@@ -147,10 +147,10 @@ def _wait_for_container(events_fd: int, request_fd: int, flags: int, cgroup_name
 def _prepare_and_serve(events_fd: int, request_fd: int, flags: int, pool_cgroup: str) -> int:
     new_pid_namespace(None)
     sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-    plan_r, plan_w = os.pipe2(os.O_CLOEXEC)
-    child = InitProcess(flags, sync_r, None, plan_r, close_in_child=(sync_w, plan_w, events_fd, request_fd))
-    os.close(sync_r)
-    os.close(plan_r)
+    try:
+        child = InitProcess(sync_r, init.isolation_part(flags), None)
+    finally:
+        os.close(sync_r)
     try:
         cgroup = join_cgroup(pool_cgroup, Limits(), child.pid, sync_w)
     except Exception:  # noqa: BLE001 - nobody to tell yet: the fork server finds us gone
@@ -165,7 +165,7 @@ def _prepare_and_serve(events_fd: int, request_fd: int, flags: int, pool_cgroup:
         request = _await_request(request_fd, child.error_r)
     trace.mark("S assigned")
     if request is None:  # retired, or the init died while waiting
-        os.close(plan_w)
+        child.close_plan()
         child.kill()
         _destroy_quietly(cgroup if cgroup is not None else open_cgroup(pool_cgroup, Limits()))
         return 0
@@ -180,10 +180,10 @@ def _prepare_and_serve(events_fd: int, request_fd: int, flags: int, pool_cgroup:
             raise RuntimeFailure("internal: a pre-warmed container of the wrong kind was assigned")
         assert cgroup is not None
         cgroup.apply_limits(spec.limits)
-        _send_plan(plan_w, make_plan(sup.paths, spec, with_filter=False))
+        child.send_plan(init.container_part(make_plan(sup.paths, spec)))
         trace.mark("S plan sent")
     except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
-        _close_quietly(plan_w)
+        child.close_plan()
         child.kill()
         _destroy_quietly(cgroup)
         return sup.fail(f"start: {error}", init.EXIT_SETUP_FAILED)
@@ -213,25 +213,10 @@ def _await_request(request_fd: int, init_error_fd: int) -> dict[str, Any] | None
     return json.loads(b"".join(chunks)) if chunks else None
 
 
-def _send_plan(plan_fd: int, plan: init.InitPlan) -> None:
-    data = pickle.dumps(plan.replace(seccomp_filter=None))
-    view = memoryview(data)
-    while view:
-        view = view[os.write(plan_fd, view):]
-    os.close(plan_fd)
-
-
 def _set_idle_priority(pid: int, idle: bool) -> None:
     policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
     try:
         os.sched_setscheduler(pid, policy, os.sched_param(0))
-    except OSError:
-        pass
-
-
-def _close_quietly(fd: int) -> None:
-    try:
-        os.close(fd)
     except OSError:
         pass
 

@@ -50,6 +50,15 @@ MASKED_PATHS: tuple[str, ...] = (
     "/sys/firmware",
     "/sys/devices/virtual/powercap",
 )
+# The device nodes of a container's /dev (name, major, minor): never the host's /dev.
+DEVICES: tuple[tuple[str, int, int], ...] = (
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+)
 # ...and makes these read-only, so a container cannot retune the host kernel.
 READONLY_PATHS: tuple[str, ...] = (
     "/proc/bus",

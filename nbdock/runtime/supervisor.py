@@ -31,7 +31,7 @@ import signal
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from nbdock.runtime import init, logs, state, trace
+from nbdock.runtime import init, logs, native, state, trace
 from nbdock.runtime.linux import libc, userns
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup
 from nbdock.runtime.names import NameIndex
@@ -93,11 +93,18 @@ def fork_detached(body: Callable[[], NoReturn]) -> None:
 
 
 def launch(paths: ContainerPaths, spec: ContainerSpec) -> int:
-    """Fork the supervisor and return the read end of its event channel (the attach pipe)."""
+    """Fork the supervisor and return the read end of its event channel (the attach pipe).
+
+    The init's plan is encoded here, before the fork: code run in a freshly forked Python
+    process pays a copy-on-write fault for every page it writes (refcounts), so the supervisor
+    is left only what must happen in it.
+    """
     check_supported(spec)
     plan = make_plan(paths, spec)
+    init_plan = init.isolation_part(plan.unshare_flags) + init.container_part(plan)
+    init_program = native.init_binary()  # a missing program is the caller's error, not a log line
     events_r, events_w = event_pipe()
-    fork_detached(lambda: _supervise(paths, plan, events_w))
+    fork_detached(lambda: _supervise(paths, plan, init_plan, init_program, events_w))
     os.close(events_w)
     return events_r
 
@@ -190,25 +197,50 @@ class Supervision:
 
 
 class InitProcess:
-    """The container's PID 1 as forked by the supervisor, and the pipes we hold to it."""
+    """The container's PID 1 (``nbdock-init``, spawned) and the pipes we hold to it.
+
+    ``first_part`` (namespaces) is written at once; ``rest`` (the container's own part of the
+    plan) too when given, else later through ``send_plan`` — a pre-warmed init waits for it.
+    """
 
     def __init__(
-        self, flags: int, sync_fd_for_child: int, plan: init.InitPlan | None, plan_fd: int,
-        close_in_child: tuple[int, ...],
+        self, sync_fd_for_child: int, first_part: bytes, rest: bytes | None, program: str = ""
     ) -> None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         error_r, error_w = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            for fd in (out_r, err_r, error_r, out_w, err_w, *close_in_child):
+        plan_r, plan_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = init.spawn(program or native.init_binary(), plan_r, sync_fd_for_child, error_w,
+                             out_w, err_w)
+        finally:
+            for fd in (out_w, err_w, error_w, plan_r):
                 os.close(fd)
-            init.run(flags, sync_fd_for_child, error_w, plan=plan, plan_fd=plan_fd)
-        for fd in (out_w, err_w, error_w):
-            os.close(fd)
         self.pid, self.out_r, self.err_r, self.error_r = pid, out_r, err_r, error_r
+        self.plan_w: int | None = plan_w
+        if rest is None:
+            self.send_plan(first_part, final=False)  # the rest when a container is assigned
+        else:
+            self.send_plan(first_part + rest)
+
+    def send_plan(self, data: bytes, final: bool = True) -> None:
+        """Write (part of) the plan; ``final`` closes the pipe, which is how the init knows it
+        has all of it. A dead init (EPIPE) shows up later as a failed start."""
+        assert self.plan_w is not None
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.plan_w, view):]
+        except BrokenPipeError:
+            final = True
+        if final:
+            os.close(self.plan_w)
+            self.plan_w = None
+
+    def close_plan(self) -> None:
+        if self.plan_w is not None:
+            os.close(self.plan_w)
+            self.plan_w = None
 
     def kill(self) -> None:
         try:
@@ -256,29 +288,42 @@ def new_pid_namespace(id_mapping: userns.IdMapping | None) -> None:
         userns.unshare_mapped(id_mapping, libc.CLONE_NEWPID)
 
 
-def _supervise(paths: ContainerPaths, plan: init.InitPlan, events_fd: int) -> NoReturn:
+def _supervise(
+    paths: ContainerPaths, plan: init.InitPlan, init_plan: bytes, program: str, events_fd: int
+) -> NoReturn:
     exit_code = init.EXIT_SETUP_FAILED
     trace.mark("S supervisor forked")
     try:
-        detach_from_caller(events_fd)
-        exit_code = _run_container(plan, Supervision(paths, Channel(events_fd)))
+        exit_code = _run_container(paths, plan, init_plan, program, events_fd)
     finally:
         os._exit(exit_code & 0xFF)
 
 
-def _run_container(plan: init.InitPlan, sup: Supervision) -> int:
+def _run_container(
+    paths: ContainerPaths, plan: init.InitPlan, init_plan: bytes, program: str, events_fd: int
+) -> int:
+    """The init first, then everything else: what the supervisor does before the spawn delays
+    the container; what it does after overlaps with the init setting itself up."""
     spec = plan.spec
-    # Our next child is PID 1 of a new PID namespace; we stay in the host's to supervise it.
+    child = sync_w = None
+    failure = ""
     try:
+        # Our next child is PID 1 of a new PID namespace; we stay in the host's to supervise it.
         new_pid_namespace(plan.id_mapping)
+        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            child = InitProcess(sync_r, init_plan, b"", program)
+        finally:
+            os.close(sync_r)
     except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
-        return sup.fail(f"namespaces: {error}", init.EXIT_SETUP_FAILED)
-    sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-    child = InitProcess(
-        plan.unshare_flags, sync_r, plan, -1, close_in_child=(sync_w, sup.log_fd, *sup.channel.fds())
-    )
-    os.close(sync_r)
+        failure = f"container init: {error}"
     trace.mark("S init forked")
+    keep = () if child is None else (child.out_r, child.err_r, child.error_r, sync_w)
+    detach_from_caller(events_fd, *keep)
+    sup = Supervision(paths, Channel(events_fd))
+    if child is None:
+        return sup.fail(failure, init.EXIT_SETUP_FAILED)
+    assert sync_w is not None
     sup.record_supervisor()  # while the init sets up
     # The cgroup is made and joined while the init sets up its namespaces and filesystem (it
     # waits on the sync pipe only before it unshares the cgroup namespace): both take

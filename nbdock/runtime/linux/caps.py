@@ -1,9 +1,8 @@
-"""Linux capabilities: names to bits, and the drop sequence a container's init performs.
+"""Linux capabilities: names to bits, and the kernel's highest one.
 
-Why the order: the bounding set is dropped first (it needs CAP_SETPCAP, which we still hold), then
-ambient capabilities are cleared, and ``capset`` sets the final effective/permitted/inheritable
-sets last. For a non-root user Docker keeps only the bounding set; effective and permitted are
-empty, so the process gains nothing even if it runs a setuid-free binary.
+The drop sequence itself (bounding set, ambient, setuid with KEEPCAPS, capset, no_new_privs) is
+the container init's, in C (``runtime/native/init.c``): this module turns Docker's capability
+names into the mask it is sent.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from nbdock.errors import InvalidArgument
-from nbdock.runtime.linux import libc
 
 CAPABILITY_BITS: dict[str, int] = {
     name: bit
@@ -48,27 +46,3 @@ def capability_mask(names: Iterable[str]) -> int:
             raise InvalidArgument(f"unknown capability {name!r}", hint="e.g. CAP_NET_ADMIN")
         mask |= 1 << CAPABILITY_BITS[key]
     return mask
-
-
-def drop_bounding_and_ambient(keep: int, highest: int) -> None:
-    """Drop every capability outside ``keep`` from the bounding set and clear ambient ones.
-
-    Must run while CAP_SETPCAP is still effective, i.e. before switching to a non-root user.
-    ``highest`` is read from /proc before pivot_root, since /proc/sys is read-only or masked later.
-    """
-    for bit in range(highest + 1):
-        if not keep & (1 << bit):
-            try:
-                libc.prctl(libc.PR_CAPBSET_DROP, bit)
-            except OSError as error:
-                if error.errno != 22:  # EINVAL: the kernel does not know this capability
-                    raise
-    libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
-
-
-def set_process_caps(keep: int, as_root_user: bool) -> None:
-    """Final effective/permitted/inheritable sets: ``keep`` for root, nothing for other users."""
-    if as_root_user:
-        libc.capset(keep, keep, 0)
-    else:
-        libc.capset(0, 0, 0)

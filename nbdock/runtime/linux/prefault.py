@@ -1,6 +1,6 @@
 """Copy a forked process's memory before it is needed, so the start path pays no COW faults.
 
-Why: a pre-warmed supervisor and init are forks; every page they write afterwards (and Python
+Why: a pre-warmed supervisor is a fork; every page it writes afterwards (and Python
 writes to every object it touches: reference counts) is first copied from the parent, one page
 fault each. Measured on the 2-vCPU VM: the assignment path of a forked supervisor took 3.0 ms
 with ~370 faults against 0.4 ms in its warm parent. ``MADV_POPULATE_WRITE`` (Linux 5.14) breaks

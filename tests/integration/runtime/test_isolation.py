@@ -111,6 +111,21 @@ def test_only_fds_0_to_2_are_open(client) -> None:
     assert out.split() == ["0", "1", "2"]
 
 
+def test_signals_start_at_their_defaults_and_stdin_is_dev_null(client) -> None:
+    """The supervisor ignores SIGPIPE, SIGINT, SIGHUP and SIGTSTP; ignored signals survive exec,
+    so the init resets every disposition (glibc's own 32 and 33 included) and the mask, as runc
+    does: a container's `yes | head` must die of SIGPIPE, not loop on EPIPE."""
+    out = run_output(
+        client, "sh", "-c",
+        "grep -E '^Sig(Ign|Blk):' /proc/self/status; readlink /proc/self/fd/0; "
+        "yes | head -n 1 >/dev/null; echo pipeline=$?",
+    )
+    assert "SigIgn:\t0000000000000000" in out
+    assert "SigBlk:\t0000000000000000" in out
+    assert "/dev/null" in out
+    assert "pipeline=0" in out
+
+
 def test_masked_and_readonly_proc_paths(client) -> None:
     out = run_output(
         client, "sh", "-c",

@@ -211,18 +211,21 @@ def _prewarming_caller(engine_root) -> tuple[Any, int, str]:  # noqa: ANN001
     )
     env = {**os.environ, "NBDOCK_FORKSERVER": "always"}
     env.pop("NBDOCK_POOL", None)
-    before = _pool_cgroups()
     caller = subprocess.Popen(
         [sys.executable, "-c", script, str(engine_root)], stdout=subprocess.PIPE, text=True, env=env,
     )
+    # Its fork server's pid is in the cgroup's name: other fork servers (this session's client)
+    # may pre-warm their own meanwhile.
     try:
         server_pid = int(caller.stdout.readline())
-        _wait_for(lambda: bool(_pool_cgroups() - before), "the pre-warmed container's cgroup")
+        prefix = f"{CGROUP_PREFIX}{server_pid}-"
+        _wait_for(lambda: any(n.startswith(prefix) for n in _pool_cgroups()),
+                  "the pre-warmed container's cgroup")
     except BaseException:
         caller.kill()
         caller.wait()
         raise
-    (made,) = _pool_cgroups() - before
+    (made,) = (name for name in _pool_cgroups() if name.startswith(prefix))
     return caller, server_pid, made
 
 
