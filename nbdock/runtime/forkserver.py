@@ -211,6 +211,8 @@ def _serve(sock: socket.socket) -> None:
                 message = sock.recv(_MAX_MESSAGE)
             except InterruptedError:
                 continue
+            except ConnectionResetError:  # the caller exited with a request unread: same as EOF
+                return
             if not message:
                 return  # the caller went away
             trace.mark("F request")

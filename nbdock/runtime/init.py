@@ -44,7 +44,7 @@ class InitPlan(Plain):
         rootfs: str,  # the (empty) directory the overlay is mounted on
         upper: str,
         work: str,
-        etc_files: dict[str, str],  # container path -> generated host file (hostname, hosts, ...)
+        etc_files: dict[str, tuple[str, str]],  # container path -> (host file, its content)
         cap_last: int,
         in_userns: bool,  # rootless: made inside a user namespace (no mknod, overlay userxattr)
         seccomp_filter: Any,  # a prebuilt SeccompFilter, or None for unconfined
@@ -146,7 +146,10 @@ def container_part(plan: InitPlan) -> bytes:
     if spec.network != "host":
         out.append(_record(b"n"))  # a sysfs of our own network namespace
     out.append(_STATIC_RECORDS)
-    out += [_record(b"e", f"{target}\0{source}") for target, source in plan.etc_files.items()]
+    out += [
+        _record(b"e", f"{target}\0{source}\0{content}")
+        for target, (source, content) in plan.etc_files.items()
+    ]
     for mount in spec.mounts:
         fields = (mount.type, mount.source, mount.target, "1" if mount.readonly else "0",
                   ",".join(mount.options))

@@ -54,9 +54,10 @@ class ContainerPaths(Frozen):
         return self.directory / "etc"
 
 
-def write_etc_files(paths: ContainerPaths, spec: ContainerSpec) -> dict[str, str]:
-    """/etc/hostname and /etc/hosts as Docker generates them (and the host's resolv.conf)."""
-    paths.etc.mkdir(exist_ok=True)
+def etc_files(paths: ContainerPaths, spec: ContainerSpec) -> dict[str, tuple[str, str]]:
+    """/etc/hostname and /etc/hosts as Docker generates them (and the host's resolv.conf):
+    container path -> (host file, content). The init writes them (in C, beside its other setup
+    work: two file creations on ext4 cost ~0.3 ms) and binds them in."""
     hostname = spec.effective_hostname
     files = {
         "/etc/hostname": f"{hostname}\n",
@@ -68,12 +69,8 @@ def write_etc_files(paths: ContainerPaths, spec: ContainerSpec) -> dict[str, str
     if spec.network == "host" and os.path.exists("/etc/resolv.conf"):
         with open("/etc/resolv.conf") as handle:
             files["/etc/resolv.conf"] = handle.read()
-    result = {}
-    for target, content in files.items():
-        host_file = paths.etc / os.path.basename(target)
-        host_file.write_text(content)
-        result[target] = str(host_file)
-    return result
+    etc = str(paths.etc)
+    return {target: (f"{etc}/{os.path.basename(target)}", content) for target, content in files.items()}
 
 
 def unshare_flags(spec: ContainerSpec) -> int:
@@ -117,7 +114,7 @@ def make_plan(paths: ContainerPaths, spec: ContainerSpec, with_filter: bool = Tr
         rootfs=str(paths.rootfs),
         upper=str(paths.upper),
         work=str(paths.work),
-        etc_files=write_etc_files(paths, spec),
+        etc_files=etc_files(paths, spec),
         cap_last=caps.last_cap(),
         in_userns=rootless,
         seccomp_filter=init.seccomp_filter_for(spec) if with_filter else None,

@@ -93,7 +93,9 @@ def load(directory: Path) -> State:
 def save(directory: Path, state: State) -> None:
     temp = directory / f".state.{os.getpid()}.tmp"
     with open(temp, "w") as handle:
-        json.dump(state.as_dict(), handle)
+        # dumps, not dump: dump streams through json's pure-Python encoder (2x slower here, and
+        # more of the interpreter touched in a freshly forked supervisor); the bytes are the same.
+        handle.write(json.dumps(state.as_dict()))
     os.replace(temp, directory / "state.json")
 
 

@@ -324,10 +324,9 @@ def _run_container(
     if child is None:
         return sup.fail(failure, init.EXIT_SETUP_FAILED)
     assert sync_w is not None
-    sup.record_supervisor()  # while the init sets up
     # The cgroup is made and joined while the init sets up its namespaces and filesystem (it
     # waits on the sync pipe only before it unshares the cgroup namespace): both take
-    # milliseconds, so they overlap rather than add up.
+    # milliseconds, so they overlap rather than add up. The state file after: nobody waits on it.
     try:
         cgroup = join_cgroup(spec.id, spec.limits, child.pid, sync_w)
     except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
@@ -340,6 +339,7 @@ def _run_container(
         return sup.fail(f"cgroup setup: {error}", init.EXIT_SETUP_FAILED)
     finally:
         os.close(sync_w)
+    sup.record_supervisor()
     return supervise_started(sup, child, cgroup)
 
 

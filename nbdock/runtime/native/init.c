@@ -128,7 +128,7 @@ struct plan {
     struct list lowers;          /* top-most first, as overlayfs lists them */
     int userxattr, new_netns, can_mknod, readonly_rootfs;
     struct list devices;         /* "name\0major\0minor" */
-    struct list etc_files;       /* "target\0source" */
+    struct list etc_files;       /* "target\0host file\0content" */
     struct list volumes;         /* "type\0source\0target\0ro\0options" */
     struct list masked, readonly_paths;
     const char *hostname, *user, *cwd;
@@ -449,7 +449,34 @@ static void mount_dev(void) {
     }
 }
 
+/* Docker's generated /etc files: written beside the container's other files (so they outlive
+ * this mount namespace, as Docker's do), then bound over the image's. */
+static void write_file(const char *path, const char *content) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    CHECK(fd, "create", path);
+    size_t length = strlen(content), done = 0;
+    while (done < length) {
+        ssize_t n = write(fd, content + done, length - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        CHECK(n, "write", path);
+        done += (size_t)n;
+    }
+    close(fd);
+}
+
 static void bind_etc_files(void) {
+    for (int i = 0; i < plan.etc_files.count; i++) {
+        const char *target = plan.etc_files.items[i], *source = field(target, 1);
+        char folder[4096];
+        snprintf(folder, sizeof folder, "%s", source);
+        char *cut = strrchr(folder, '/');
+        if (cut)
+            *cut = '\0';
+        if (mkdir(folder, 0755) < 0 && errno != EEXIST)
+            fail(EXIT_SETUP_FAILED, "container init: mkdir %s: %s", folder, strerror(errno));
+        write_file(source, field(target, 2));
+    }
     for (int i = 0; i < plan.etc_files.count; i++) {
         const char *target = plan.etc_files.items[i], *source = field(target, 1);
         char path[4096], parent[4096];

@@ -39,7 +39,7 @@ def _plan(**spec_changes) -> init.InitPlan:  # noqa: ANN003
     )
     return init.InitPlan(
         spec=spec, rootfs="/c/rootfs", upper="/c/upper", work="/c/work",
-        etc_files={"/etc/hosts": "/c/etc/hosts"}, cap_last=40, in_userns=False,
+        etc_files={"/etc/hosts": ("/c/etc/hosts", "127.0.0.1\tlocalhost\n")}, cap_last=40, in_userns=False,
         seccomp_filter=None, unshare_flags=init_flags(),
     )
 
@@ -72,7 +72,7 @@ def test_layers_go_top_most_first_and_policy_lists_come_from_spec() -> None:
     assert [value.split(b"\0")[0].decode() for value in _values(records, "d")] == [
         name for name, _major, _minor in DEVICES
     ]
-    assert _values(records, "e") == [b"/etc/hosts\0/c/etc/hosts"]
+    assert _values(records, "e") == [b"/etc/hosts\0/c/etc/hosts\x00127.0.0.1\tlocalhost\n"]
     assert _values(records, "k") == [b""]  # root: device nodes may be made, not bound
     assert _values(records, "x") == []
 
