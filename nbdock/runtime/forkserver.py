@@ -9,9 +9,12 @@ imported only the runtime — and ask it to launch each container; it sends back
 over a Unix socket (SCM_RIGHTS). Being long-lived, the server also keeps a pre-warmed container
 ready (``pool.py``), which takes most of a start off the caller's path.
 
-Supervisors are orphaned at once either way, so containers do not depend on this server, nor the
-server on the caller beyond the socket: when the caller goes away the socket closes, the server
-retires its pre-warmed containers and exits.
+The server supervises the containers it starts from threads of its own (``launch_in_thread``:
+no fork, no copy-on-write faults per start); pre-warmed containers and rootless starts have
+supervisor processes. So a detached container depends on this server like on any supervisor:
+when the caller goes away the socket closes, the server retires its pre-warmed containers, and
+it exits once the last container it supervises has exited (if it is SIGKILLed, its containers
+die with it, and the next engine start clears what is left, as for any killed supervisor).
 
 Protocol (SOCK_SEQPACKET, one JSON message each): the server first sends ``{"ready": true}``
 once it has loaded what every start needs; then each request ``{"directory", "env"}`` gets
@@ -30,7 +33,7 @@ from nbdock import errors
 from nbdock.runtime import init, trace
 from nbdock.runtime.plan import ContainerPaths, adopt_caller_env
 from nbdock.runtime.spec import ContainerSpec, Process
-from nbdock.runtime.supervisor import launch, reap_children_automatically
+from nbdock.runtime.supervisor import can_supervise_in_thread, launch, launch_in_thread
 
 if TYPE_CHECKING:  # imported on first use: a small caller (the CLI) never starts the server
     import socket
@@ -47,6 +50,8 @@ _MAX_MESSAGE = 1 << 16
 # (measured back to back: 14.5 ms against 12.1 ms without a pool; 0.5 s apart: 22 against 12).
 # A notebook's cells are seconds apart, a loop's are not: a loop gets direct starts.
 REFILL_AFTER_IDLE_S = 0.05
+# How long close() waits for the server to exit before leaving it to its detached containers.
+_EXIT_WAIT_S = 2.0
 
 
 def caller_is_heavy() -> bool:
@@ -96,7 +101,10 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "nbdock.runtime.forkserver", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
+            pass_fds=[theirs.fileno()], start_new_session=True,
+            # Not the caller's: the server may outlive it (detached containers), and a pipe
+            # held open here would keep whoever reads the caller's output waiting.
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         theirs.close()
         self._socket, self._owner_pid, self._ready = ours, os.getpid(), False
@@ -150,7 +158,8 @@ class ForkServer:
         return reply, list(fds)
 
     def close(self) -> None:
-        """Hang up: the server retires its pre-warmed containers and exits (reaped here)."""
+        """Hang up: the server retires its pre-warmed containers and exits once no container it
+        supervises is running (reaped here if that is soon)."""
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -159,10 +168,11 @@ class ForkServer:
             import subprocess
 
             try:
-                process.wait(timeout=5)
+                process.wait(timeout=_EXIT_WAIT_S)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                # Still supervising detached containers (their supervision threads live in it):
+                # it exits after the last one. Never kill it: its containers would die with it.
+                pass
         self._ready = False
 
     def __del__(self) -> None:
@@ -196,7 +206,8 @@ def _serve(sock: socket.socket) -> None:
 
     libc.set_process_name("nbdock-forksrv")
     _preload()
-    reap_children_automatically()
+    # SIGCHLD stays default: supervision threads wait for their inits; forked supervisors
+    # (pre-warmed ones, rootless starts) are double-forked, so none becomes our zombie.
     pool = Pool()
     wanted: set[Any] = set()  # kinds to pre-warm once the caller pauses
     sock.sendall(b'{"ready": true}')
@@ -246,6 +257,8 @@ def _start(pool: Pool, request: dict[str, Any]) -> tuple[int, Any, bool]:
     events = None if key is None else pool.assign(key, request["directory"], request["env"])
     if events is not None:
         return events, key, True
+    if can_supervise_in_thread(spec):
+        return launch_in_thread(paths, spec), key, False
     return launch(paths, spec), key, False
 
 

@@ -129,9 +129,13 @@ def adopt_caller_env(env: dict[str, str]) -> None:
     A fork server and a pre-warmed container were forked before the request that they serve, so
     they replace theirs with the ones sent along with it.
     """
-    for key in [k for k in os.environ if k.startswith("NBDOCK_")]:
+    # Only what differs: the fork server's supervision threads read these while it serves the
+    # next request, and must never see a setting missing for a moment.
+    for key in [k for k in os.environ if k.startswith("NBDOCK_") and k not in env]:
         del os.environ[key]
-    os.environ.update(env)
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 POOL_CGROUP_PREFIX = "pool-"

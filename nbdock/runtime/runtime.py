@@ -217,7 +217,12 @@ class Runtime:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if remaining == 0.0:
                 break
-            self._wait_for_pid(current.shim_pid, current.shim_start, remaining)
+            if current.status == "running" and state.is_alive(current.pid, current.pid_start):
+                # The container's PID 1, not its supervisor: one supervisor process (the fork
+                # server's) may supervise many containers and outlive this one.
+                self._wait_for_pid(current.pid, current.pid_start, remaining)
+            else:  # starting, or exited and being recorded: a few milliseconds
+                time.sleep(min(_RECORD_POLL_S, remaining or _RECORD_POLL_S))
             current = self.state(container_id)
         return current
 
@@ -357,6 +362,8 @@ class Runtime:
 
 
 _ABANDONED_AFTER_SECONDS = 60.0
+# wait(): how often to look at a container between its exit and its supervisor recording it.
+_RECORD_POLL_S = 0.002
 
 
 def _removable(cgroup_name: str) -> bool:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
-from nbdock.errors import RuntimeFailure
+from nbdock.errors import ContainerError, RuntimeFailure
 
 
 @pytest.fixture
@@ -50,3 +55,87 @@ def test_server_errors_reach_the_caller_as_nbdock_errors(via_server) -> None:
     with pytest.raises(RuntimeFailure, match="spec.json"):
         via_server.engine.start_container(container.id)
     container.remove()
+
+
+def _settled_fds(pid: int) -> int:
+    """The server's open fds once its supervision threads are done: with --rm, the caller has
+    its answer before the thread removes the files and closes the container's log."""
+    deadline = time.monotonic() + 10
+    while True:
+        links = []
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                links.append(os.readlink(f"/proc/{pid}/fd/{name}"))
+            except FileNotFoundError:  # closed while we looked
+                continue
+        if not any("/.removing-" in link for link in links) or time.monotonic() > deadline:
+            return len(links)
+        time.sleep(0.05)
+
+
+def test_the_server_supervises_from_threads_and_leaks_no_fd(via_server, monkeypatch) -> None:
+    """Supervision threads (supervisor.launch_in_thread) open a log, pipes to the init, the
+    event channel: every one of them is closed again, after success and after failure."""
+    monkeypatch.setenv("NBDOCK_POOL", "0")  # pre-warmed containers have supervisor processes
+    via_server.containers.run("busybox", ["true"], remove=True)
+    server = via_server.engine.runtime._forkserver
+    pid = server._process.pid
+    before = _settled_fds(pid)
+    container = via_server.containers.run("busybox", ["sleep", "30"], detach=True)
+    assert container.attrs["State"]["Pid"] != pid
+    with open(f"/proc/{container.attrs['State']['Pid']}/stat") as handle:
+        init_parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+    assert init_parent == pid  # the server itself supervises it: no supervisor process
+    container.kill()
+    container.wait()
+    container.remove()
+    for _ in range(5):
+        via_server.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2"], remove=True)
+        with pytest.raises(ContainerError):
+            via_server.containers.run("busybox", ["no-such-command"], remove=True)
+    assert _settled_fds(pid) == before
+
+
+def test_detached_containers_keep_the_server_and_close_does_not_kill_it(engine_root: Path) -> None:
+    """A caller that started a detached container through the server exits: the container runs
+    on, its exit is recorded, and the server exits after it (not before, and not killed)."""
+    script = (
+        "import os, sys, nbdock\n"
+        "c = nbdock.from_env(sys.argv[1])\n"
+        "box = c.containers.run('busybox', ['sh', '-c', 'echo up; sleep 30'], detach=True)\n"
+        "print(box.id, c.engine.runtime._forkserver._process.pid, flush=True)\n"
+        "c.close()\n"
+    )
+    env = {**os.environ, "NBDOCK_FORKSERVER": "always", "NBDOCK_POOL": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(engine_root)], capture_output=True, text=True,
+        check=True, env=env, timeout=60,
+    )
+    container_id, server_pid = result.stdout.split()
+    import nbdock
+
+    client = nbdock.from_env(engine_root)
+    try:
+        container = client.containers.get(container_id)
+        assert container.status == "running"
+        assert os.path.exists(f"/proc/{server_pid}")
+        deadline = time.monotonic() + 10
+        while b"up" not in container.logs() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert container.logs() == b"up\n"
+        container.kill()
+        assert container.wait()["StatusCode"] == 137
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{server_pid}/status") and time.monotonic() < deadline:
+            with open(f"/proc/{server_pid}/status") as handle:
+                if "State:\tZ" in handle.read():
+                    break
+            time.sleep(0.05)
+        gone = not os.path.exists(f"/proc/{server_pid}/status")
+        if not gone:
+            with open(f"/proc/{server_pid}/status") as handle:
+                gone = "State:\tZ" in handle.read()
+        assert gone, "the fork server did not exit after its last container"
+        container.remove()
+    finally:
+        client.close()
