@@ -197,6 +197,19 @@ def _preload() -> None:
         pass
 
 
+def _raise_fd_limit() -> None:
+    """Every container this server supervises holds ~5 fds here (its log, output and error
+    pipes, the caller's channel): the usual soft limit of 1024 would cap it near 200."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (OSError, ValueError):
+            pass
+
+
 def _serve(sock: socket.socket) -> None:
     import select
     import socket
@@ -205,6 +218,7 @@ def _serve(sock: socket.socket) -> None:
     from nbdock.runtime.pool import Pool
 
     libc.set_process_name("nbdock-forksrv")
+    _raise_fd_limit()
     _preload()
     # SIGCHLD stays default: supervision threads wait for their inits; forked supervisors
     # (pre-warmed ones, rootless starts) are double-forked, so none becomes our zombie.

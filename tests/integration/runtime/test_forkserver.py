@@ -139,3 +139,22 @@ def test_detached_containers_keep_the_server_and_close_does_not_kill_it(engine_r
         container.remove()
     finally:
         client.close()
+
+
+def test_the_server_can_hold_the_fds_of_many_containers(via_server) -> None:
+    """Supervision threads share the server's fd table: its soft limit is raised to the hard
+    one (checked under a lowered soft limit in the caller, which the server inherits)."""
+    import resource
+
+    via_server.engine.runtime.close()  # a new server, started under the lowered limit
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+    try:
+        via_server.containers.run("busybox", ["true"], remove=True)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    pid = via_server.engine.runtime._forkserver._process.pid
+    with open(f"/proc/{pid}/limits") as handle:
+        line = next(row for row in handle if row.startswith("Max open files"))
+    server_soft, server_hard = line.split()[3:5]
+    assert server_soft == server_hard == str(hard)
