@@ -1,15 +1,15 @@
 """Where nbdock's start time goes: a timeline across the caller, the supervisor and the init.
 
-Why not cProfile: a container start is three or four processes (the caller, the fork server,
-the supervisor, the container's init), and a profiler inherited through fork slows the children
-it cannot report on; the caller's profile then shows only "waiting in read()". Two sources:
+Why not cProfile: a container start spans the caller, the fork server (whose supervision
+thread is the supervisor; a forked supervisor for the CLI and pre-warmed containers) and the
+container's init, a C program; the caller's profile shows only "waiting in read()". Two sources:
 - named nbdock functions wrapped in this bench process (nothing in nbdock/ is edited), which
   append ``who label start end`` lines in CLOCK_MONOTONIC nanoseconds to a trace file. They
-  reach the supervisor and the init only when those are forks of this process
-  (``NBDOCK_FORKSERVER=never``). After pivot_root the init writes through one fd opened before it.
+  reach a supervisor only when it is a fork of this process (``NBDOCK_FORKSERVER=never``).
 - the runtime's own marks (``nbdock/runtime/trace.py``, turned on with ``$NBDOCK_TRACE``), which
-  every process of a start writes whichever way it was launched: F fork server, S supervisor
-  (pre-warmed or not), I init. They are points in time; "takes" is then the time to the next mark.
+  every part of a start writes whichever way it was launched: F fork server, S supervisor
+  (thread, pre-warmed or forked), I init (init.c writes the same format through an fd it opens
+  before pivot_root). Points in time; "takes" is the time to the next mark.
 Functions that a refactoring renamed are listed as missing, never a crash.
 """
 
@@ -49,14 +49,6 @@ TARGETS: tuple[tuple[str, str, str, str], ...] = (
     ("nbdock.runtime.linux.cgroups.v1", "V1Cgroup.destroy", "cgroup destroy (v1)", "S/P"),
     ("nbdock.runtime.linux.cgroups.v2", "V2Cgroup.destroy", "cgroup destroy (v2)", "S/P"),
     ("nbdock.runtime.linux.cgroups.detect", "detect_layout", "cgroup layout (mountinfo)", "S/P"),
-    ("nbdock.runtime.forkserver", "launch", "launch: plan + fork supervisor", "F"),
-    ("nbdock.runtime.supervisor", "make_plan", "make plan (etc files, caps)", "F"),
-    ("nbdock.runtime.plan", "write_etc_files", "write /etc files", "F"),
-    ("nbdock.runtime.supervisor", "fork_detached", "fork supervisor", "F"),
-    ("nbdock.runtime.supervisor", "Supervision.__init__", "open log", "S"),
-    ("nbdock.runtime.supervisor", "new_pid_namespace", "unshare PID", "S"),
-    ("nbdock.runtime.init", "container_part", "encode the init's plan", "S"),
-    ("nbdock.runtime.init", "spawn", "spawn nbdock-init", "S"),
 )
 
 
