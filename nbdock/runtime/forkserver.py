@@ -54,6 +54,24 @@ REFILL_AFTER_IDLE_S = 0.05
 _EXIT_WAIT_S = 2.0
 
 
+_LOG_KEPT_BYTES = 1 << 20
+
+
+def _open_log(path: Path | None) -> int | None:
+    """The server's stderr, appended to; started afresh once it passes 1 MiB."""
+    if path is None:
+        return None
+    try:
+        if path.stat().st_size > _LOG_KEPT_BYTES:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    try:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+
+
 def caller_is_heavy() -> bool:
     """Python threads running, or a big resident set.
 
@@ -74,8 +92,10 @@ def caller_is_heavy() -> bool:
 class ForkServer:
     """The caller's side: one server process per caller process, started on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_path: Path | None = None) -> None:
         import threading
+
+        self._log_path = log_path  # the server's stderr: what a crash or a failed thread says
 
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
@@ -99,13 +119,19 @@ class ForkServer:
 
         self.close()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "nbdock.runtime.forkserver", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], start_new_session=True,
-            # Not the caller's: the server may outlive it (detached containers), and a pipe
-            # held open here would keep whoever reads the caller's output waiting.
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        log = _open_log(self._log_path)
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "nbdock.runtime.forkserver", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], start_new_session=True,
+                # Not the caller's: the server may outlive it (detached containers), and a pipe
+                # held open here would keep whoever reads the caller's output waiting.
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL if log is None else log,
+            )
+        finally:
+            if log is not None:
+                os.close(log)
         theirs.close()
         self._socket, self._owner_pid, self._ready = ours, os.getpid(), False
 

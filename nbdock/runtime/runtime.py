@@ -40,6 +40,10 @@ if TYPE_CHECKING:  # imported where used: the CLI (NBDOCK_FORKSERVER=never) runs
     from nbdock.runtime.forkserver import ForkServer
 
 
+# The fork server's stderr, beside the containers (dot names are not containers).
+FORKSERVER_LOG = ".forkserver.log"
+
+
 class Runtime:
     """Containers under ``root`` (one directory per container id)."""
 
@@ -63,7 +67,7 @@ class Runtime:
             from nbdock.runtime.forkserver import ForkServer, caller_is_heavy
 
             if self._forkserver is None:
-                self._forkserver = ForkServer()
+                self._forkserver = ForkServer(self.root / FORKSERVER_LOG)
             server = self._forkserver
             if choice == "always" or caller_is_heavy() or server.ready():
                 return server.launch(paths)
@@ -79,7 +83,7 @@ class Runtime:
         from nbdock.runtime.forkserver import ForkServer
 
         if self._forkserver is None:
-            self._forkserver = ForkServer()
+            self._forkserver = ForkServer(self.root / FORKSERVER_LOG)
         self._forkserver.prewarm(network)
 
     def close(self) -> None:

@@ -347,6 +347,9 @@ def _supervise_in_thread(
         _run_container(paths, plan, init_plan, program, events_fd, in_thread=resources)
     except BaseException as error:  # noqa: BLE001 - a thread's failure must not pass silently
         trace.mark(f"S supervision failed: {error!r}")
+        import traceback  # to the fork server's stderr: its log beside the containers
+
+        traceback.print_exc()
         try:  # the init died with this thread (parent-death signal): say so in the state
             recorder = Recorder(paths)
             if recorder(error="").status in ("created", "running"):

@@ -158,3 +158,14 @@ def test_the_server_can_hold_the_fds_of_many_containers(via_server) -> None:
         line = next(row for row in handle if row.startswith("Max open files"))
     server_soft, server_hard = line.split()[3:5]
     assert server_soft == server_hard == str(hard)
+
+
+def test_the_servers_stderr_is_a_log_beside_the_containers(via_server) -> None:
+    """Not the caller's terminal or pipe (the server may outlive it), and not lost either: a
+    supervision thread's traceback lands in <containers>/.forkserver.log."""
+    via_server.containers.run("busybox", ["true"], remove=True)
+    pid = via_server.engine.runtime._forkserver._process.pid
+    log = Path(os.readlink(f"/proc/{pid}/fd/2"))
+    assert log == via_server.engine.runtime.root / ".forkserver.log"
+    assert os.readlink(f"/proc/{pid}/fd/1") == "/dev/null"
+    assert ".forkserver.log" not in via_server.engine.runtime.ids()
