@@ -1,4 +1,4 @@
-"""Build hook: compile nbdock's container init (``nbdock/runtime/native/init.c``) into the package.
+"""Build hook: compile nbdock's container init (``nbdock/runtime/native/*.c``) into the package.
 
 Runs for wheels and editable installs alike (``pip install -e .``), so every install has the
 program next to its Python code. The compiling itself lives in ``nbdock/runtime/native/build.py``

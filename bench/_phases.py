@@ -8,7 +8,7 @@ container's init, a C program; the caller's profile shows only "waiting in read(
   reach a supervisor only when it is a fork of this process (``NBDOCK_FORKSERVER=never``).
 - the runtime's own marks (``nbdock/runtime/trace.py``, turned on with ``$NBDOCK_TRACE``), which
   every part of a start writes whichever way it was launched: F fork server, S supervisor
-  (thread, pre-warmed or forked), I init (init.c writes the same format through an fd it opens
+  (thread, pre-warmed or forked), I init (nbdock-init writes the same format through an fd it opens
   before pivot_root). Points in time; "takes" is the time to the next mark.
 Functions that a refactoring renamed are listed as missing, never a crash.
 """
@@ -42,7 +42,7 @@ TARGETS: tuple[tuple[str, str, str, str], ...] = (
     ("nbdock.runtime.supervisor", "join_cgroup", "cgroup create + join", "S"),
     ("nbdock.runtime.linux.cgroups.v1", "V1Cgroup.add_process", "cgroup attach (v1)", "S"),
     ("nbdock.runtime.linux.cgroups.v2", "V2Cgroup.add_process", "cgroup attach (v2)", "S"),
-    ("nbdock.runtime.supervisor", "InitProcess.failure", "wait until init exec'd", "S"),
+    ("nbdock.runtime.init_process", "InitProcess.failure", "wait until init exec'd", "S"),
     ("nbdock.runtime.supervisor", "_pump", "copy output until EOF", "S"),
     ("nbdock.runtime.linux.cgroups.v1", "V1Cgroup.oom_killed", "OOM check (v1)", "S"),
     ("nbdock.runtime.linux.cgroups.v2", "V2Cgroup.oom_killed", "OOM check (v2)", "S"),

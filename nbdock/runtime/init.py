@@ -1,10 +1,10 @@
 """The container's PID 1: what it must do (``InitPlan``), sent to ``nbdock-init`` which does it.
 
-The supervisor works out the plan and spawns ``native/init.c`` (``nbdock-init``) into the
+The supervisor works out the plan and spawns ``native/*.c`` (``nbdock-init``) into the
 container's fresh PID namespace; the program makes the namespaces, the filesystem, drops
 privileges, loads the seccomp filter and exec's the user's command, in that order. Why a C
 program: in a forked Python process most of that time went to copy-on-write faults of the
-interpreter's heap; see init.c. Any failure comes back as JSON on the error pipe
+interpreter's heap; see native/main.c. Any failure comes back as JSON on the error pipe
 (close-on-exec, so a successful exec closes it: EOF = started, after the one-byte exec marker).
 
 ``enter_process`` is the same last stretch (user, workdir, caps, seccomp, exec) in Python, for
@@ -108,7 +108,7 @@ _filter_cache: dict[tuple[str, ...], Any] = {}
 
 
 # --------------------------------------------------------------------------- the plan, on the wire
-# nbdock-init (native/init.c) reads records of (1-byte tag, u32 little-endian length, bytes): first
+# nbdock-init (native/plan.c) reads records of (1-byte tag, u32 little-endian length, bytes): first
 # the part every container of a kind shares, length-prefixed and ended by b".", then this
 # container's part until EOF. A pre-warmed init gets the first part when it is made and the rest
 # when a container is assigned to it.

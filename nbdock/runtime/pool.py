@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 from nbdock.errors import RuntimeFailure
 from nbdock.runtime import init, trace
+from nbdock.runtime.init_process import InitProcess
 from nbdock.runtime.linux import libc, prefault
 from nbdock.runtime.linux.cgroups import Cgroup, cgroups_available, open_cgroup, parent_name
 from nbdock.runtime.plan import (
@@ -43,7 +44,6 @@ from nbdock.runtime.plan import (
 from nbdock.runtime.spec import ContainerSpec, Limits
 from nbdock.runtime.supervisor import (
     Channel,
-    InitProcess,
     Supervision,
     detach_from_caller,
     event_pipe,

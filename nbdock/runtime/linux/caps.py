@@ -1,7 +1,7 @@
 """Linux capabilities: names to bits, and the kernel's highest one.
 
 The drop sequence itself (bounding set, ambient, setuid with KEEPCAPS, capset, no_new_privs) is
-the container init's, in C (``runtime/native/init.c``): this module turns Docker's capability
+the container init's, in C (``runtime/native/``): this module turns Docker's capability
 names into the mask it is sent.
 """
 

@@ -1,6 +1,6 @@
 """Thin ctypes bindings for the syscalls Python 3.11 lacks (unshare, setns, prctl, close_range, ...).
 
-The container's own setup (mounts, pivot_root, capabilities) is C (``runtime/native/init.c``); what
+The container's own setup (mounts, pivot_root, capabilities) is C (``runtime/native/``); what
 is left here serves the supervisor, ``exec`` and the tests. Every wrapper raises ``OSError`` with
 errno, like the ``os`` module does.
 """

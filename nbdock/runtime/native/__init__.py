@@ -1,4 +1,4 @@
-"""nbdock's one compiled program, ``nbdock-init`` (``init.c``): the container's PID 1 from spawn
+"""nbdock's one compiled program, ``nbdock-init`` (``*.c`` here): the container's PID 1 from spawn
 to the user's command. ``build.py`` makes it; this says where it is."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Compile ``init.c`` into ``nbdock-init``: called by the package build (``hatch_build.py``) and
-by ``./dev setup`` when the source is newer than the program.
+"""Compile ``*.c`` here into ``nbdock-init``: called by the package build (``hatch_build.py``) and
+by ``./dev setup`` when a source is newer than the program.
 
 Standard library only: the build hook loads this file by path, before nbdock's dependencies
 exist. Linked statically: a static program skips the dynamic loader on every container start,
@@ -8,14 +8,18 @@ and ``exec`` can run it inside a container, where the host's libraries are out o
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.join(HERE, "init.c")
 BINARY = os.path.join(HERE, "nbdock-init")
+
+
+def sources() -> list[str]:
+    return sorted(glob.glob(os.path.join(HERE, "*.c")))
 FLAGS = ("-O2", "-Wall", "-Wextra", "-Werror", "-std=gnu11")
 
 
@@ -33,8 +37,9 @@ def compiler() -> str:
 
 
 def is_stale(binary: str = BINARY) -> bool:
+    inputs = [*sources(), *glob.glob(os.path.join(HERE, "*.h"))]
     try:
-        return os.stat(binary).st_mtime < os.stat(SOURCE).st_mtime
+        return os.stat(binary).st_mtime < max(os.stat(path).st_mtime for path in inputs)
     except FileNotFoundError:
         return True
 
@@ -48,11 +53,11 @@ def build(binary: str = BINARY) -> str:
     cc = compiler()
     partial = f"{binary}.{os.getpid()}.tmp"
     result = subprocess.run(
-        [cc, *FLAGS, "-static", "-o", partial, SOURCE], capture_output=True, text=True
+        [cc, *FLAGS, "-static", "-o", partial, *sources()], capture_output=True, text=True
     )
     if result.returncode != 0:
         raise BuildFailed(
-            f"compiling {SOURCE} failed (a static build needs the C library's libc.a: "
+            f"compiling {HERE}/*.c failed (a static build needs the C library's libc.a: "
             f"Debian's libc6-dev):\n{result.stderr}"
         )
     os.chmod(partial, 0o755)

@@ -1,6 +1,6 @@
 """Symlinks planted in an image cannot lead the container's mounts out of its root.
 
-nbdock-init (runtime/native/init.c, ``resolve_in_root``) resolves every mount target as if the
+nbdock-init (runtime/native/filesystem.c, ``resolve_in_root``) resolves every mount target as if the
 container's root were "/": an absolute link is re-rooted, ``..`` stops at the root. The image
 (data/hostile-links/) points /data and /scratch at host paths under /tmp; if either were
 followed on the host, a directory would appear there or a host path would be mounted over. (The

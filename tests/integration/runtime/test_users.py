@@ -1,6 +1,6 @@
 """Docker's ``USER name[:group]``, resolved by the container's init against the image's own files.
 
-The resolution (``resolve_user`` in nbdock/runtime/native/init.c) runs inside the container after
+The resolution (``resolve_user`` in nbdock/runtime/native/user.c) runs inside the container after
 pivot_root, so the only honest check is a real container of an image whose /etc/passwd and
 /etc/group we wrote (data/users/): what ``id`` and ``$HOME`` report there is what the user's code
 gets. The table is the one the former unit test of the Python resolver checked.

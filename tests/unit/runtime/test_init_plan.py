@@ -1,4 +1,4 @@
-"""The plan the supervisor sends nbdock-init (runtime/native/init.c), read back record by record.
+"""The plan the supervisor sends nbdock-init (runtime/native/), read back record by record.
 
 The C side is exercised by every integration test; these pin the wire format both sides share
 (tag, little-endian u32 length, bytes), the two-part split a pre-warmed init relies on, and what

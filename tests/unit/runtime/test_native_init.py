@@ -29,7 +29,7 @@ def _program_header_types(path: str) -> list[int]:
 
 def test_the_program_is_built_and_current() -> None:
     path = native.init_binary()
-    assert not build.is_stale(path), "init.c is newer than nbdock-init: ./dev setup rebuilds it"
+    assert not build.is_stale(path), "a C source is newer than nbdock-init: ./dev setup rebuilds it"
 
 
 def test_the_program_is_static() -> None:
