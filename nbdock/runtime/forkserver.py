@@ -10,11 +10,12 @@ over a Unix socket (SCM_RIGHTS). Being long-lived, the server also keeps a pre-w
 ready (``pool.py``), which takes most of a start off the caller's path.
 
 The server supervises the containers it starts from threads of its own (``launch_in_thread``:
-no fork, no copy-on-write faults per start); pre-warmed containers and rootless starts have
-supervisor processes. So a detached container depends on this server like on any supervisor:
-when the caller goes away the socket closes, the server retires its pre-warmed containers, and
-it exits once the last container it supervises has exited (if it is SIGKILLed, its containers
-die with it, and the next engine start clears what is left, as for any killed supervisor).
+no fork, no copy-on-write faults per start; pre-warmed containers are threads too, ``pool.py``);
+rootless starts have supervisor processes. So a detached container depends on this server
+like on any supervisor: when the caller goes away the socket closes, the server retires its
+pre-warmed containers, and it exits once the last container it supervises has exited (if it is
+SIGKILLed, its containers die with it, and the next engine start clears what is left, as for any
+killed supervisor).
 
 Protocol (SOCK_SEQPACKET, one JSON message each): the server first sends ``{"ready": true}``
 once it has loaded what every start needs; then each request ``{"directory", "env"}`` gets
@@ -45,10 +46,11 @@ if TYPE_CHECKING:  # imported on first use: a small caller (the CLI) never start
 HEAVY_RSS_BYTES = 256 * 1024 * 1024
 _MAX_MESSAGE = 1 << 16
 # A pre-warmed container is made once the caller pauses. Making one is kernel work under locks a
-# start in progress also takes (the mount namespace semaphore, cgroup_mutex, rtnl) and ~16 ms of
-# CPU (prefault.py): done during a start it slowed that start by more than it saved the next
-# (measured back to back: 14.5 ms against 12.1 ms without a pool; 0.5 s apart: 22 against 12).
-# A notebook's cells are seconds apart, a loop's are not: a loop gets direct starts.
+# start in progress also takes (the mount namespace semaphore, cgroup_mutex, rtnl): done during a
+# start it slowed that start by more than it saved the next (session 2, with forked and
+# pre-faulted entries: 14.5 ms against 12.1 back to back; session 3, entries as threads,
+# refilled at once: 9.4/9.6/11.5 against 8.2/9.0/10.3). A notebook's cells are seconds apart,
+# a loop's are not: a loop gets direct starts.
 REFILL_AFTER_IDLE_S = 0.05
 # How long close() waits for the server to exit before leaving it to its detached containers.
 _EXIT_WAIT_S = 0.5  # an idle server exits in ~20 ms
@@ -247,7 +249,7 @@ def _serve(sock: socket.socket) -> None:
     _raise_fd_limit()
     _preload()
     # SIGCHLD stays default: supervision threads wait for their inits; forked supervisors
-    # (pre-warmed ones, rootless starts) are double-forked, so none becomes our zombie.
+    # (rootless starts) are double-forked, so none becomes our zombie.
     pool = Pool()
     wanted: set[Any] = set()  # kinds to pre-warm once the caller pauses
     sock.sendall(b'{"ready": true}')
@@ -294,7 +296,7 @@ def _start(pool: Pool, request: dict[str, Any]) -> tuple[int, Any, bool]:
     paths = ContainerPaths(Path(request["directory"]))
     spec = ContainerSpec.from_json(paths.spec.read_text())
     key = pool.key_for(spec)
-    events = None if key is None else pool.assign(key, request["directory"], request["env"])
+    events = None if key is None else pool.assign(key, request["directory"])
     if events is not None:
         return events, key, True
     if can_supervise_in_thread(spec):

@@ -24,15 +24,22 @@ class InitProcess:
     """
 
     def __init__(
-        self, sync_fd_for_child: int, first_part: bytes, rest: bytes | None, program: str = ""
+        self, sync_fd_for_child: int, first_part: bytes, rest: bytes | None, program: str = "",
+        idle: bool = False,
     ) -> None:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         error_r, error_w = os.pipe2(os.O_CLOEXEC)
         plan_r, plan_w = os.pipe2(os.O_CLOEXEC)
         try:
-            pid = init.spawn(program or native.init_binary(), plan_r, sync_fd_for_child, error_w,
-                             out_w, err_w)
+            if idle:  # inherited by the child: this thread's policy, not the process's
+                _set_thread_scheduler(os.SCHED_IDLE)
+            try:
+                pid = init.spawn(program or native.init_binary(), plan_r, sync_fd_for_child,
+                                 error_w, out_w, err_w)
+            finally:
+                if idle:
+                    _set_thread_scheduler(os.SCHED_OTHER)
         except BaseException:
             for fd in (out_r, error_r, err_r, plan_w):  # a supervision thread outlives them
                 os.close(fd)
@@ -120,3 +127,10 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
     os.close(fd)
     return b"".join(chunks)
+
+
+def _set_thread_scheduler(policy: int) -> None:
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: the calling thread
+    except OSError:
+        pass

@@ -272,7 +272,10 @@ class Runtime:
                     f"cannot remove running container {container_id[:12]}: stop it first "
                     "or use force (rm -f)"
                 )
-            self.kill(container_id)
+            try:
+                self.kill(container_id)
+            except Conflict:
+                pass  # it exited between our look and the kill: its supervisor is recording it
             self.wait(container_id)
         with self._lock():
             self._purge(container_id, current.cgroup_name)

@@ -238,7 +238,7 @@ def _supervise(
         os._exit(exit_code & 0xFF)
 
 
-class _ThreadResources:
+class ThreadResources:
     """What a supervision thread opened: a forked supervisor's fds go with its process, a
     thread's must be closed by hand, whatever happens."""
 
@@ -260,7 +260,7 @@ def _supervise_in_thread(
     paths: ContainerPaths, plan: init.InitPlan, init_plan: bytes, program: str, events_fd: int
 ) -> None:
     """The PID namespace is made by this thread alone: unshare acts on the calling thread."""
-    resources = _ThreadResources(events_fd)
+    resources = ThreadResources(events_fd)
     try:
         _run_container(paths, plan, init_plan, program, events_fd, in_thread=resources)
     except BaseException as error:  # noqa: BLE001 - a thread's failure must not pass silently
@@ -281,7 +281,7 @@ def _supervise_in_thread(
 
 def _run_container(
     paths: ContainerPaths, plan: init.InitPlan, init_plan: bytes, program: str, events_fd: int,
-    in_thread: _ThreadResources | None = None,
+    in_thread: ThreadResources | None = None,
 ) -> int:
     """The init first, then everything else: what the supervisor does before the spawn delays
     the container; what it does after overlaps with the init setting itself up."""

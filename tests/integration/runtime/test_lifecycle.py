@@ -234,3 +234,35 @@ def test_an_auto_removed_containers_name_is_free_at_once(client) -> None:
     # The supervisor drops the index entry after the caller has its answer.
     entry = client.engine.runtime.names.directory / "rm-name-reuse"
     _wait_for(lambda: not entry.exists(), "the name index entry released")
+
+
+def test_rm_force_of_a_container_that_just_exited_waits_for_its_record(client, monkeypatch) -> None:
+    """The command has exited but its supervisor has not recorded it yet (held here with
+    SIGSTOP): `rm -f` must not fail with "not running" — it waits for the record, then removes."""
+    import threading
+
+    monkeypatch.setenv("NBDOCK_FORKSERVER", "never")  # a supervisor process we can stop
+    container = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    recorded = client.engine.runtime.state(container.id)
+    os.kill(recorded.shim_pid, signal.SIGSTOP)
+    resume = threading.Timer(0.5, os.kill, (recorded.shim_pid, signal.SIGCONT))
+    try:
+        os.kill(recorded.pid, signal.SIGKILL)
+        _wait_for(lambda: _dead(recorded.pid), "the command's death")
+        resume.start()
+        container.remove(force=True)
+    finally:
+        resume.cancel()
+        if not _dead(recorded.shim_pid):
+            os.kill(recorded.shim_pid, signal.SIGCONT)
+    with pytest.raises(ContainerNotFound):
+        client.containers.get(container.id)
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie its (stopped) parent has not reaped."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return "State:\tZ" in handle.read()
+    except FileNotFoundError:
+        return True

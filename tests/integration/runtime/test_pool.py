@@ -56,9 +56,11 @@ def test_a_pre_warmed_start_records_its_pool_cgroup(pooled) -> None:
             assert recorded.cgroup in handle.read()
         assert container.status == "running"
         assert pooled.containers.get(container.id).attrs["State"]["Pid"] == recorded.pid
-        # ps names the helper processes, not "python"; PID 1 is named after its command
+        # Supervised by a thread of the fork server (named in ps, not "python"); PID 1 is named
+        # after its command.
+        assert recorded.shim_pid == pooled.engine.runtime._forkserver._process.pid
         with open(f"/proc/{recorded.shim_pid}/comm") as shim, open(f"/proc/{recorded.pid}/comm") as pid1:
-            assert (shim.read().strip(), pid1.read().strip()) == ("nbdock-shim", "sleep")
+            assert (shim.read().strip(), pid1.read().strip()) == ("nbdock-forksrv", "sleep")
     finally:
         container.remove(force=True)
     assert recorded.cgroup not in leftover_container_ids()
@@ -157,12 +159,14 @@ def test_a_broken_pre_warmed_container_falls_back_to_a_direct_start(pooled) -> N
     from nbdock.runtime.linux.cgroups import open_cgroup
     from nbdock.runtime.spec import Limits
 
-    _wait_for(lambda: bool(_pool_cgroups()), "a pre-warmed cgroup")
-    for name in _pool_cgroups():
+    # This client's fork server's entry (its pid is in the name; others may come and go).
+    prefix = f"{CGROUP_PREFIX}{pooled.engine.runtime._forkserver._process.pid}-"
+    ours = lambda: [n for n in _pool_cgroups() if n.startswith(prefix)]  # noqa: E731
+    _wait_for(lambda: bool(ours()), "a pre-warmed cgroup")
+    for name in ours():
         recorded_users = [c for c in pooled.engine.runtime.list() if c.cgroup == name]
         if not recorded_users:  # waiting entries only, never a running container's
             open_cgroup(name, Limits()).destroy()
-    time.sleep(0.2)  # the entry notices its init died and exits
     before = _launches(pooled)
     assert pooled.containers.run("busybox", ["echo", "still fine"], remove=True) == b"still fine\n"
     assert _launches(pooled) == before
