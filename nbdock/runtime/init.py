@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from typing import Any, NoReturn
+from typing import Any
 
 from nbdock.runtime import trace
 from nbdock.runtime._plain import Plain
@@ -61,16 +61,6 @@ class InitPlan(Plain):
         self.seccomp_filter = seccomp_filter
         self.unshare_flags = unshare_flags
         self.id_mapping = id_mapping
-
-
-def report_and_exit(error_fd: int, message: str, exit_code: int) -> NoReturn:
-    """A forked helper (``exec``'s) that fails before nbdock-init runs reports like it does."""
-    payload = json.dumps({"message": message, "exit_code": exit_code}).encode()
-    try:
-        os.write(error_fd, payload)
-    except OSError:
-        pass
-    os._exit(exit_code)
 
 
 def read_report(data: bytes) -> dict[str, Any] | None:
@@ -179,9 +169,17 @@ def process_part(spec: ContainerSpec, process: Process, cap_last: int, seccomp_f
     return b"".join(out)
 
 
-def exec_plan(spec: ContainerSpec, process: Process, cap_last: int, seccomp_filter: Any) -> bytes:
-    """The whole plan for ``exec``: no namespaces to make, no filesystem, no hostname."""
-    return isolation_part(0) + process_part(spec, process, cap_last, seccomp_filter)
+def exec_plan(
+    spec: ContainerSpec, process: Process, cap_last: int, seccomp_filter: Any,
+    join: tuple[int, list[str], list[str]],
+) -> bytes:
+    """The whole plan for ``exec``: no namespaces to make, no filesystem, no hostname; instead
+    ``join`` = (the container's PID 1, its namespaces in joining order, its cgroup.procs files)."""
+    pid, namespaces, cgroup_procs = join
+    records = [_record(b"J", str(pid))]
+    records += [_record(b"N", name) for name in namespaces]
+    records += [_record(b"P", path) for path in cgroup_procs]
+    return isolation_part(0) + b"".join(records) + process_part(spec, process, cap_last, seccomp_filter)
 
 
 def _capability_mask(names: tuple[str, ...]) -> int:
@@ -215,7 +213,8 @@ def spawn(program: str, plan_fd: int, sync_fd: int, error_fd: int, stdout_fd: in
     dispositions and mask back to their defaults itself (the supervisor ignores SIGPIPE and
     friends; the user's command must not inherit that), and closes every other fd at exec.
     """
-    for fd in (plan_fd, sync_fd, error_fd):
+    passed = [fd for fd in (plan_fd, sync_fd, error_fd) if fd >= 0]  # exec has no sync pipe
+    for fd in passed:
         os.set_inheritable(fd, True)
     try:
         return os.posix_spawn(
@@ -229,5 +228,5 @@ def spawn(program: str, plan_fd: int, sync_fd: int, error_fd: int, stdout_fd: in
             ],
         )
     finally:
-        for fd in (plan_fd, sync_fd, error_fd):
+        for fd in passed:
             os.set_inheritable(fd, False)

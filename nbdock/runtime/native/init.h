@@ -1,7 +1,7 @@
 /* nbdock-init's shared declarations: the plan it was sent, and how it reports failure.
- * One program in five files, one concern each: plan.c (reading the plan, reporting), filesystem.c
- * (mounts up to pivot_root and masking), user.c (USER resolution), process.c (privileges,
- * seccomp, exec), main.c (the order of it all). See main.c for why this is C. */
+ * One program in six files, one concern each: plan.c (reading the plan, reporting), filesystem.c
+ * (mounts up to pivot_root and masking), join.c (exec: entering a running container), user.c
+ * (USER resolution), process.c (privileges, seccomp, exec), main.c (the order of it all). See main.c for why this is C. */
 #ifndef NBDOCK_INIT_H
 #define NBDOCK_INIT_H
 #define _GNU_SOURCE
@@ -36,6 +36,9 @@ struct plan {
     const char *seccomp;
     size_t seccomp_len;
     struct list argv, env;
+    const char *join_pid;        /* exec: the running container's PID 1, as the host sees it */
+    struct list namespaces;      /* exec: which of its namespaces to join, in order */
+    struct list cgroup_procs;    /* exec: its cgroup.procs files, one per hierarchy */
 };
 
 extern struct plan plan;
@@ -53,6 +56,8 @@ const char *field(const char *value, int index);
 void setup_filesystem(void);
 void enter_workdir(const char *cwd);
 void bring_up_loopback(void);
+/* join.c */
+void join_container(void);
 /* user.c */
 struct exec_user {
     unsigned int uid, gid;

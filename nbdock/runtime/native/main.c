@@ -11,8 +11,8 @@
  * plan: the Python side (init.py, spec.py) stays the one source of truth.
  *
  * Usage: nbdock-init PLAN_FD SYNC_FD ERROR_FD   (stdout/stderr already the container's pipes)
- * The same program serves ``exec``: joined to a running container's namespaces by the caller, it
- * gets a plan without namespaces, filesystem or hostname, and SYNC_FD -1.
+ * The same program serves ``exec``: its plan names a running container to join (join.c) instead
+ * of namespaces to make, a filesystem and a hostname, and SYNC_FD is -1.
  * Plan: records of (1-byte tag, u32 little-endian length, bytes). The first part, which ends
  * with a '.' record, is what every container needs (namespaces, lo); the rest, read until EOF,
  * is this container's. A pre-warmed init does the first part, then waits for the rest; EOF
@@ -85,6 +85,8 @@ int main(int argc, char **argv) {
     parse(rest, size);
     mark("I plan received");
 
+    if (plan.join_pid) /* exec: into a running container's namespaces and cgroup */
+        join_container();
     if (plan.rootfs) { /* a new container; ``exec`` joins one whose filesystem exists */
         setup_filesystem();
         mark("I filesystem ready");

@@ -146,6 +146,9 @@ int parse(char *data, size_t size) {
         case 'K': plan.keep_caps = strtoull(value, NULL, 10); break;
         case 'Z': plan.cap_last = (int)number(value); break;
         case 'S': plan.seccomp = value; plan.seccomp_len = length; break;
+        case 'J': plan.join_pid = value; break;
+        case 'N': add(&plan.namespaces, value, length); break;
+        case 'P': add(&plan.cgroup_procs, value, length); break;
         case 'a': add(&plan.argv, value, length); break;
         case 'v': add(&plan.env, value, length); break;
         default: fail(EXIT_SETUP_FAILED, "container init: unknown plan record '%c'", tag);

@@ -266,3 +266,45 @@ def _dead(pid: int) -> bool:
             return "State:\tZ" in handle.read()
     except FileNotFoundError:
         return True
+
+
+def test_exec_spawns_the_init_program_instead_of_forking_the_caller(client) -> None:
+    """exec's process tree from the host: caller → nbdock-init (in the host's PID namespace,
+    joined to the container's other namespaces) → the command. No copy of the caller in
+    between: a notebook kernel is not forked for an exec."""
+    import threading
+
+    container = client.containers.run("busybox", ["sleep", "60"], detach=True)
+    try:
+        done = threading.Event()
+        worker = threading.Thread(
+            target=lambda: (container.exec_run(["sleep", "3"]), done.set()), daemon=True
+        )
+        worker.start()
+        pid1 = client.engine.runtime.state(container.id).pid
+
+        def exec_chain() -> tuple[str, int] | None:
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) == pid1:
+                    continue
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                        if handle.read() != b"sleep\x003\x00":
+                            continue
+                    parent = _stat_ppid(int(entry))
+                    with open(f"/proc/{parent}/comm") as handle:
+                        return handle.read().strip(), _stat_ppid(parent)
+                except OSError:
+                    continue
+            return None
+
+        _wait_for(lambda: exec_chain() is not None, "the exec'd command")
+        assert exec_chain() == ("nbdock-init", os.getpid())
+        assert done.wait(10)
+    finally:
+        container.remove(force=True)
+
+
+def _stat_ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])

@@ -92,14 +92,18 @@ def test_volumes_carry_type_source_target_mode_and_options() -> None:
     assert volumes == [b"bind\0/srv\0/data\x001\0", b"tmpfs\0\0/t\x000\0size=1m,mode=0700"]
 
 
-def test_exec_plan_makes_nothing_new() -> None:
+def test_exec_plan_makes_nothing_new_and_names_what_to_join() -> None:
     spec = _plan().spec
-    data = init.exec_plan(spec, spec.process, 40, None)
+    data = init.exec_plan(spec, spec.process, 40, None,
+                          join=(4242, ["ipc", "mnt"], ["/sys/fs/cgroup/x/cgroup.procs"]))
     first_length = struct.unpack_from("<I", data)[0]
     first = _records(data[4:4 + first_length])
     rest = _records(data[4 + first_length:])
     assert _values(first, "U") == [b"0"]
-    assert {tag for tag, _ in rest} == {"G", "W", "K", "Z", "a", "v"}
+    assert {tag for tag, _ in rest} == {"J", "N", "P", "G", "W", "K", "Z", "a", "v"}
+    assert _values(rest, "J") == [b"4242"]
+    assert _values(rest, "N") == [b"ipc", b"mnt"]  # in joining order
+    assert _values(rest, "P") == [b"/sys/fs/cgroup/x/cgroup.procs"]
 
 
 def test_the_exec_marker_and_a_report_after_it() -> None:
