@@ -77,6 +77,14 @@ class InitProcess:
             except OSError:
                 pass
 
+    def discard(self) -> None:
+        """An init that will never run a command (a retired or failed pre-warmed one): kill it
+        and close every pipe to it."""
+        self.close_plan()
+        self.kill()
+        self.close_streams()
+        os.close(self.error_r)
+
     def close_plan(self) -> None:
         if self.plan_w is not None:
             os.close(self.plan_w)

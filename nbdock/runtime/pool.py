@@ -183,10 +183,7 @@ def _prepare_and_serve(entry: _Entry, flags: int, pool_cgroup: str, resources: T
     trace.mark("S assigned")
     if directory is None or child is None or cgroup is None:  # retired, or broken
         if child is not None:
-            child.close_plan()
-            child.kill()
-            child.close_streams()
-            os.close(child.error_r)
+            child.discard()
         _destroy_quietly(cgroup if cgroup is not None else open_cgroup(pool_cgroup, Limits()))
         return
     _set_idle_priority(child.pid, False)
@@ -203,10 +200,7 @@ def _prepare_and_serve(entry: _Entry, flags: int, pool_cgroup: str, resources: T
         child.send_plan(init.container_part(make_plan(sup.paths, spec)))
         trace.mark("S plan sent")
     except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
-        child.close_plan()
-        child.kill()
-        child.close_streams()
-        os.close(child.error_r)
+        child.discard()
         _destroy_quietly(cgroup)
         sup.fail(f"start: {error}", init.EXIT_SETUP_FAILED)
         return

@@ -5,7 +5,8 @@ and the pre-warmed ones are forked long before the bench could wrap anything. Ea
 appends one line (pid, CLOCK_MONOTONIC ns, label) with O_APPEND to ``$NBDOCK_TRACE``; unset, a
 mark is one environment lookup (read each time: the fork server takes each request's NBDOCK_*
 variables, so a bench can turn tracing on for a running server). The file is opened per mark
-because supervisors close inherited fds; the init opens one fd before pivot_root (``open_fd``).
+because supervisors close inherited fds; the C init (``native/plan.c``) opens its own before
+pivot_root and writes the same format.
 """
 
 from __future__ import annotations
@@ -16,30 +17,18 @@ import time
 TRACE_ENV = "NBDOCK_TRACE"
 
 
-def open_fd() -> int | None:
-    """An fd for marks after pivot_root (the init's); close-on-exec, so the command never sees it."""
+def mark(label: str) -> None:
     path = os.environ.get(TRACE_ENV)
     if not path:
-        return None
-    try:
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError:
-        return None
-
-
-def mark(label: str, fd: int | None = None) -> None:
-    if not os.environ.get(TRACE_ENV):
         return
     line = f"{os.getpid()} {time.monotonic_ns()} {label}\n".encode()
-    own = fd is None
-    if own:
-        fd = open_fd()
-        if fd is None:
-            return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
     try:
         os.write(fd, line)
     except OSError:
         pass
     finally:
-        if own:
-            os.close(fd)
+        os.close(fd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,17 @@ def client(engine_root: Path):  # noqa: ANN201 - nbdock.client.Client
 def run_output(client, *command: str, **options) -> str:  # noqa: ANN001, ANN201
     """Run busybox with ``command``; return stdout as text (raises ContainerError on failure)."""
     return client.containers.run("busybox", list(command), remove=True, **options).decode()
+
+
+@contextmanager
+def built_image(client, context: Path, tag: str) -> Iterator[str]:  # noqa: ANN001
+    """An image built from ``context`` (a directory with a Dockerfile) for a test module; its
+    containers and the image itself are removed afterwards, whatever the tests did."""
+    client.images.build(path=str(context), tag=tag)
+    try:
+        yield tag
+    finally:
+        for container in client.containers.list(all=True):
+            if container.image == tag:
+                container.remove(force=True)
+        client.images.remove(tag, force=True)

@@ -275,15 +275,6 @@ def same_user_namespace(pid: int) -> bool:
     return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
-def setgroups_denied() -> bool:
-    """True in a user namespace whose ``setgroups`` is "deny" (self map): groups cannot change."""
-    try:
-        with open("/proc/self/setgroups") as handle:
-            return handle.read().strip() == "deny"
-    except OSError:
-        return False
-
-
 def remove_tree(path: Path) -> None:
     """``rm -rf`` a container's files even where the caller alone may not.
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.conftest import built_image
+
 pytestmark = pytest.mark.root
 
 DATA = Path(__file__).resolve().parent / "data" / "hostile-links"
@@ -28,14 +30,10 @@ ESCAPES = [Path(f"/tmp/nbdock-escape-{kind}") for kind in ("absolute", "relative
 def hostile_image(client: Any) -> Iterator[str]:
     for path in ESCAPES:
         assert not path.exists(), f"{path} exists before the test: remove it"
-    client.images.build(path=str(DATA), tag=IMAGE)
     try:
-        yield IMAGE
+        with built_image(client, DATA, IMAGE) as tag:
+            yield tag
     finally:
-        for container in client.containers.list(all=True):
-            if container.image == IMAGE:
-                container.remove(force=True)
-        client.images.remove(IMAGE, force=True)
         for path in ESCAPES:  # only if a failure made them
             if path.is_dir() and not os.path.ismount(path):
                 shutil.rmtree(path)

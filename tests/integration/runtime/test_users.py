@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from nbdock.errors import ContainerError
+from tests.integration.conftest import built_image
 
 pytestmark = pytest.mark.root
 
@@ -28,14 +29,8 @@ PROBE = ["sh", "-c", "id -u; id -g; id -G; grep '^Groups:' /proc/self/status; ec
 @pytest.fixture(scope="module")
 def users_image(client: Any) -> Iterator[str]:
     """busybox plus data/users/{passwd,group}, built once for the module and removed after."""
-    client.images.build(path=str(DATA), tag=IMAGE)
-    try:
-        yield IMAGE
-    finally:
-        for container in client.containers.list(all=True):
-            if container.image == IMAGE:
-                container.remove(force=True)
-        client.images.remove(IMAGE, force=True)
+    with built_image(client, DATA, IMAGE) as tag:
+        yield tag
 
 
 def _probe(output: bytes) -> tuple[int, int, set[int], tuple[int, ...], str]:
