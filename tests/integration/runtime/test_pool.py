@@ -163,6 +163,8 @@ def test_a_broken_pre_warmed_container_falls_back_to_a_direct_start(pooled) -> N
     prefix = f"{CGROUP_PREFIX}{pooled.engine.runtime._forkserver._process.pid}-"
     ours = lambda: [n for n in _pool_cgroups() if n.startswith(prefix)]  # noqa: E731
     _wait_for(lambda: bool(ours()), "a pre-warmed cgroup")
+    # Ready, not half made: its init in the cgroup (else the removal races the cgroup's making).
+    _wait_for(lambda: all(open_cgroup(n, Limits()).is_populated() for n in ours()), "its init joined")
     for name in ours():
         recorded_users = [c for c in pooled.engine.runtime.list() if c.cgroup == name]
         if not recorded_users:  # waiting entries only, never a running container's
