@@ -12,11 +12,11 @@ stretch the container's PID 1 went: user, workdir, caps, no_new_privs, seccomp, 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from nbdock.errors import Conflict
-from nbdock.runtime import init, native, state
+from nbdock.runtime import init, logs, native, state
 from nbdock.runtime._plain import Frozen
+from nbdock.runtime.init_process import read_all
 from nbdock.runtime.linux import caps, userns
 from nbdock.runtime.linux.cgroups import cgroups_available, open_cgroup
 from nbdock.runtime.spec import ContainerSpec, Limits, Process
@@ -73,25 +73,15 @@ def exec_in_container(
     finally:
         os.close(plan_r)
         os.close(error_w)
-    view = memoryview(plan)
     try:
-        while view:
-            view = view[os.write(plan_w, view):]
+        logs.write_all(plan_w, plan)
     except BrokenPipeError:  # it failed before reading: its report says why
         pass
     finally:
         os.close(plan_w)
-    report = _read_report(error_r)
+    report = init.read_report(read_all(error_r))
     _, status = os.waitpid(child, 0)
     if report:
         os.write(stderr_fd, f"nbdock: {report['message']}\n".encode())
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
-
-
-def _read_report(fd: int) -> dict[str, Any] | None:
-    data = b""
-    while chunk := os.read(fd, 4096):
-        data += chunk
-    os.close(fd)
-    return init.read_report(data)

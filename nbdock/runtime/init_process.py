@@ -7,13 +7,12 @@ the plan only when a container is assigned.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Callable
 from typing import Any
 
-from nbdock.runtime import init, native
+from nbdock.runtime import init, logs, native
 
 
 class InitProcess:
@@ -58,10 +57,8 @@ class InitProcess:
         """Write (part of) the plan; ``final`` closes the pipe, which is how the init knows it
         has all of it. A dead init (EPIPE) shows up later as a failed start."""
         assert self.plan_w is not None
-        view = memoryview(data)
         try:
-            while view:
-                view = view[os.write(self.plan_w, view):]
+            logs.write_all(self.plan_w, data)
         except BrokenPipeError:
             final = True
         if final:
@@ -107,10 +104,10 @@ class InitProcess:
         if report == init.EXEC_MARKER:
             if on_exec is not None:
                 on_exec()
-            report = _read_all(self.error_r)
+            report = read_all(self.error_r)
         else:
-            report += _read_all(self.error_r)
-        return json.loads(report.lstrip(init.EXEC_MARKER)) if report.strip(init.EXEC_MARKER) else None
+            report += read_all(self.error_r)
+        return init.read_report(report)
 
 
 def _read_until_marker(fd: int) -> bytes:
@@ -123,7 +120,8 @@ def _read_until_marker(fd: int) -> bytes:
             continue
 
 
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
+    """Everything until EOF, then the fd closed."""
     chunks = []
     while True:
         try:

@@ -45,8 +45,6 @@ from nbdock.runtime.plan import (
 )
 from nbdock.runtime.spec import ContainerSpec, Limits
 from nbdock.runtime.supervisor import (
-    Channel,
-    Supervision,
     ThreadResources,
     event_pipe,
     join_cgroup,
@@ -187,11 +185,7 @@ def _prepare_and_serve(entry: _Entry, flags: int, pool_cgroup: str, resources: T
         _destroy_quietly(cgroup if cgroup is not None else open_cgroup(pool_cgroup, Limits()))
         return
     _set_idle_priority(child.pid, False)
-    channel = Channel(resources.fds[0])
-    resources.fds.clear()
-    resources.channel = channel
-    sup = Supervision(ContainerPaths(Path(directory)), channel)
-    resources.fds.append(sup.log_fd)
+    sup = resources.supervision(ContainerPaths(Path(directory)))
     try:
         spec = ContainerSpec.from_json(sup.paths.spec.read_text())
         if unshare_flags(spec) != flags:

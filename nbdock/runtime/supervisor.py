@@ -246,6 +246,13 @@ class ThreadResources:
         self.fds = [events_fd]
         self.channel: Channel | None = None
 
+    def supervision(self, paths: ContainerPaths) -> Supervision:
+        """The container's supervision, its events fd now owned by its channel, its log kept here."""
+        self.channel = Channel(self.fds.pop(0))
+        sup = Supervision(paths, self.channel)
+        self.fds.append(sup.log_fd)
+        return sup
+
     def close(self) -> None:
         if self.channel is not None:
             self.channel.close()  # the events fd, unless already closed (--rm closes it early)
@@ -299,16 +306,12 @@ def _run_container(
     except Exception as error:  # noqa: BLE001 - reported to the caller as a failed start
         failure = f"container init: {error}"
     trace.mark("S init forked")
-    channel = Channel(events_fd)
     if in_thread is None:
         keep = () if child is None else (child.out_r, child.err_r, child.error_r, sync_w)
         detach_from_caller(events_fd, *keep)
+        sup = Supervision(paths, Channel(events_fd))
     else:
-        in_thread.fds.clear()
-        in_thread.channel = channel
-    sup = Supervision(paths, channel)
-    if in_thread is not None:
-        in_thread.fds.append(sup.log_fd)
+        sup = in_thread.supervision(paths)
     if child is None:
         if sync_w is not None:
             os.close(sync_w)
